@@ -37,6 +37,9 @@ impl Account {
 pub enum PostingKind {
     PaymentReceived,
     RefundPaid,
+    RefundReserved,
+    RefundSettled,
+    RefundReleased,
     Adjustment,
 }
 
@@ -45,6 +48,9 @@ impl PostingKind {
         match self {
             Self::PaymentReceived => "PAYMENT_RECEIVED",
             Self::RefundPaid => "REFUND_PAID",
+            Self::RefundReserved => "REFUND_RESERVED",
+            Self::RefundSettled => "REFUND_SETTLED",
+            Self::RefundReleased => "REFUND_RELEASED",
             Self::Adjustment => "ADJUSTMENT",
         }
     }
@@ -112,6 +118,39 @@ pub fn refund_paid(merchant: &ClientId, reference: &str, money: Money) -> Postin
         reference,
         Account::MerchantAvailable(merchant.clone()),
         Account::SchemeClearing,
+        money,
+    )
+}
+
+/// An accepted refund that is not final holds the merchant's funds aside.
+pub fn refund_reserved(merchant: &ClientId, reference: &str, money: Money) -> Posting {
+    Posting::transfer(
+        PostingKind::RefundReserved,
+        reference,
+        Account::MerchantAvailable(merchant.clone()),
+        Account::MerchantReserved(merchant.clone()),
+        money,
+    )
+}
+
+/// A reserved refund succeeded: the held funds go to the buyer.
+pub fn refund_settled(merchant: &ClientId, reference: &str, money: Money) -> Posting {
+    Posting::transfer(
+        PostingKind::RefundSettled,
+        reference,
+        Account::MerchantReserved(merchant.clone()),
+        Account::SchemeClearing,
+        money,
+    )
+}
+
+/// A reserved refund failed: the held funds return to the merchant.
+pub fn refund_released(merchant: &ClientId, reference: &str, money: Money) -> Posting {
+    Posting::transfer(
+        PostingKind::RefundReleased,
+        reference,
+        Account::MerchantReserved(merchant.clone()),
+        Account::MerchantAvailable(merchant.clone()),
         money,
     )
 }

@@ -6,6 +6,7 @@
 pub mod clock;
 pub mod ids;
 pub mod ledger;
+pub mod merchant;
 pub mod method;
 pub mod money;
 pub mod payment;

@@ -1,0 +1,194 @@
+//! Sandbox payments, captures and cancellations: what there is to refund.
+
+use crate::error::{EngineError, Result};
+use crate::ids::{new_id, IdKind};
+use crate::Engine;
+use backflow_domain::ledger;
+use backflow_domain::method::is_card;
+use backflow_domain::payment::{Payment, PaymentStatus, ProductCode};
+use backflow_domain::refund::Refund;
+use backflow_domain::{CaptureId, CaptureRequestId, ClientId, Currency, Money, PaymentId, PaymentRequestId};
+use backflow_store::{Capture, PaymentKey, StoreError, Tx};
+
+/// A `pay` request, parsed.
+#[derive(Debug, Clone)]
+pub struct PayCommand {
+    pub merchant: ClientId,
+    pub request_id: PaymentRequestId,
+    pub amount: Money,
+    pub method_type: String,
+    pub product_code: ProductCode,
+    /// Cards: authorise now, capture later.
+    pub is_authorization: bool,
+    pub settlement_currency: Option<Currency>,
+    pub notify_url: Option<String>,
+}
+
+/// A `capture` request, parsed.
+#[derive(Debug, Clone)]
+pub struct CaptureCommand {
+    pub merchant: ClientId,
+    pub request_id: CaptureRequestId,
+    pub payment_id: PaymentId,
+    pub amount: Money,
+    pub is_last: bool,
+}
+
+/// A payment with what happened to it since.
+#[derive(Debug, Clone)]
+pub struct PaymentDetails {
+    pub payment: Payment,
+    pub captures: Vec<Capture>,
+    pub refunds: Vec<Refund>,
+}
+
+impl Engine {
+    /// Creates a sandbox payment. Wallet agreement and in-store payments and
+    /// card payments succeed at once; cashier payments wait for the buyer on
+    /// the sandbox checkout page.
+    pub async fn pay(&self, cmd: PayCommand) -> Result<Payment> {
+        match self.try_pay(&cmd).await {
+            // Two identical requests raced past the lookup; the loser answers as a repeat.
+            Err(EngineError::Store(StoreError::Duplicate)) => self.try_pay(&cmd).await,
+            other => other,
+        }
+    }
+
+    async fn try_pay(&self, cmd: &PayCommand) -> Result<Payment> {
+        let mut tx = self.store().begin().await?;
+        if let Some(existing) = tx.lock_payment(&cmd.merchant, PaymentKey::RequestId(&cmd.request_id)).await? {
+            return if existing.amount == cmd.amount && existing.method_type == cmd.method_type {
+                Ok(existing)
+            } else {
+                Err(EngineError::RepeatInconsistent)
+            };
+        }
+        let merchant = self.store().merchant(&cmd.merchant).await?.ok_or(EngineError::UnknownMerchant)?;
+        let now = self.now();
+        let card = is_card(&cmd.method_type);
+        let status = match (card, cmd.is_authorization, cmd.product_code) {
+            (true, true, _) => PaymentStatus::Authorized,
+            (true, false, _) | (false, _, ProductCode::Agreement | ProductCode::InStore) => PaymentStatus::Success,
+            (false, _, ProductCode::Cashier) => PaymentStatus::Processing,
+        };
+        let payment = Payment {
+            id: PaymentId::parse(new_id(IdKind::Payment, now)).map_err(|e| EngineError::Invalid(e.to_string()))?,
+            merchant: cmd.merchant.clone(),
+            request_id: cmd.request_id.clone(),
+            amount: cmd.amount,
+            method_type: cmd.method_type.clone(),
+            product_code: cmd.product_code,
+            status,
+            is_authorization: card && cmd.is_authorization,
+            captured_minor: 0,
+            capture_closed: false,
+            settlement_currency: cmd
+                .settlement_currency
+                .or(merchant.settlement_currency)
+                .unwrap_or(cmd.amount.currency),
+            acquirer: None,
+            chargeback_pending: false,
+            notify_url: cmd.notify_url.clone(),
+            created_at: now,
+            paid_at: (status == PaymentStatus::Success).then_some(now),
+        };
+        tx.insert_payment(&payment).await?;
+        if status == PaymentStatus::Success {
+            self.post_payment_received(&mut tx, &payment, payment.amount).await?;
+        }
+        tx.commit().await?;
+        Ok(payment)
+    }
+
+    async fn post_payment_received(&self, tx: &mut Tx, payment: &Payment, money: Money) -> Result<()> {
+        let posting = ledger::payment_received(&payment.merchant, payment.id.as_str(), money);
+        tx.post(&posting, &new_id(IdKind::Posting, self.now()), self.now()).await?;
+        Ok(())
+    }
+
+    /// The buyer pays on the sandbox checkout page.
+    pub async fn complete_checkout(&self, merchant: &ClientId, payment_id: &PaymentId) -> Result<Payment> {
+        let mut tx = self.store().begin().await?;
+        let mut payment = tx
+            .lock_payment(merchant, PaymentKey::Id(payment_id))
+            .await?
+            .ok_or(EngineError::PaymentNotFound)?;
+        match payment.status {
+            PaymentStatus::Success => return Ok(payment),
+            PaymentStatus::Processing => {}
+            _ => return Err(EngineError::PaymentStatusInvalid),
+        }
+        payment.status = PaymentStatus::Success;
+        payment.paid_at = Some(self.now());
+        tx.update_payment(&payment).await?;
+        self.post_payment_received(&mut tx, &payment, payment.amount).await?;
+        tx.commit().await?;
+        Ok(payment)
+    }
+
+    /// Captures part or all of a card authorisation.
+    pub async fn capture(&self, cmd: CaptureCommand) -> Result<(Payment, Capture)> {
+        let mut tx = self.store().begin().await?;
+        let mut payment = tx
+            .lock_payment(&cmd.merchant, PaymentKey::Id(&cmd.payment_id))
+            .await?
+            .ok_or(EngineError::PaymentNotFound)?;
+        if let Some(existing) = tx.capture_by_request_id(&cmd.merchant, &cmd.request_id).await? {
+            return if existing.payment_id == cmd.payment_id && existing.amount == cmd.amount {
+                Ok((payment, existing))
+            } else {
+                Err(EngineError::RepeatInconsistent)
+            };
+        }
+        let capturable = payment.capturable();
+        if capturable == 0 {
+            return Err(EngineError::PaymentStatusInvalid);
+        }
+        if cmd.amount.currency != payment.amount.currency {
+            return Err(EngineError::CurrencyNotSupported);
+        }
+        if cmd.amount.minor > capturable || cmd.amount.minor <= 0 {
+            return Err(EngineError::CaptureAmountExceeds);
+        }
+        let now = self.now();
+        let capture = Capture {
+            id: CaptureId::parse(new_id(IdKind::Capture, now)).map_err(|e| EngineError::Invalid(e.to_string()))?,
+            request_id: cmd.request_id.clone(),
+            payment_id: payment.id.clone(),
+            amount: cmd.amount,
+            created_at: now,
+        };
+        payment.captured_minor += cmd.amount.minor;
+        payment.capture_closed = cmd.is_last || payment.captured_minor == payment.amount.minor;
+        payment.status = PaymentStatus::Success;
+        payment.paid_at = payment.paid_at.or(Some(now));
+        tx.update_payment(&payment).await?;
+        tx.insert_capture(&cmd.merchant, &capture).await?;
+        self.post_payment_received(&mut tx, &payment, cmd.amount).await?;
+        tx.commit().await?;
+        Ok((payment, capture))
+    }
+
+    /// Cancels a payment that has not been paid or captured. Cancelling twice is not an error.
+    pub async fn cancel(&self, merchant: &ClientId, key: PaymentKey<'_>) -> Result<Payment> {
+        let mut tx = self.store().begin().await?;
+        let mut payment = tx.lock_payment(merchant, key).await?.ok_or(EngineError::PaymentNotFound)?;
+        match payment.status {
+            PaymentStatus::Cancelled => return Ok(payment),
+            PaymentStatus::Processing | PaymentStatus::Authorized => {}
+            _ => return Err(EngineError::PaymentStatusInvalid),
+        }
+        payment.status = PaymentStatus::Cancelled;
+        tx.update_payment(&payment).await?;
+        tx.commit().await?;
+        Ok(payment)
+    }
+
+    pub async fn inquire_payment(&self, merchant: &ClientId, key: PaymentKey<'_>) -> Result<PaymentDetails> {
+        let store = self.store();
+        let payment = store.payment(merchant, key).await?.ok_or(EngineError::PaymentNotFound)?;
+        let captures = store.captures_of(&payment.id).await?;
+        let refunds = store.refunds_of(&payment.id).await?;
+        Ok(PaymentDetails { payment, captures, refunds })
+    }
+}

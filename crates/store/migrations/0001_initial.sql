@@ -1,0 +1,101 @@
+-- Portable SQL: the same schema runs on SQLite and PostgreSQL.
+-- Amounts are BIGINT minor units; instants are BIGINT epoch milliseconds.
+
+CREATE TABLE platform_keys (
+    name TEXT PRIMARY KEY,
+    private_key TEXT NOT NULL
+);
+
+CREATE TABLE merchants (
+    client_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    settlement_currency TEXT,
+    notify_url TEXT,
+    legacy_partner_id TEXT NOT NULL UNIQUE,
+    legacy_md5_key TEXT NOT NULL,
+    platform_private_key TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+
+CREATE TABLE merchant_keys (
+    client_id TEXT NOT NULL REFERENCES merchants (client_id),
+    key_version BIGINT NOT NULL,
+    public_key TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (client_id, key_version)
+);
+
+CREATE TABLE payments (
+    payment_id TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL REFERENCES merchants (client_id),
+    payment_request_id TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    amount BIGINT NOT NULL,
+    method_type TEXT NOT NULL,
+    product_code TEXT NOT NULL,
+    status TEXT NOT NULL,
+    is_authorization BIGINT NOT NULL,
+    captured BIGINT NOT NULL,
+    capture_closed BIGINT NOT NULL,
+    settlement_currency TEXT NOT NULL,
+    acquirer TEXT,
+    chargeback_pending BIGINT NOT NULL,
+    notify_url TEXT,
+    created_at BIGINT NOT NULL,
+    paid_at BIGINT,
+    UNIQUE (client_id, payment_request_id)
+);
+
+CREATE TABLE captures (
+    capture_id TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    capture_request_id TEXT NOT NULL,
+    payment_id TEXT NOT NULL REFERENCES payments (payment_id),
+    currency TEXT NOT NULL,
+    amount BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    UNIQUE (client_id, capture_request_id)
+);
+CREATE INDEX captures_by_payment ON captures (payment_id);
+
+CREATE TABLE refunds (
+    refund_id TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    refund_request_id TEXT NOT NULL,
+    payment_id TEXT NOT NULL REFERENCES payments (payment_id),
+    currency TEXT NOT NULL,
+    amount BIGINT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    notify_url TEXT,
+    failure TEXT,
+    created_at BIGINT NOT NULL,
+    finished_at BIGINT,
+    UNIQUE (client_id, refund_request_id)
+);
+CREATE INDEX refunds_by_payment ON refunds (payment_id);
+
+CREATE TABLE ledger_postings (
+    posting_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    reference TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+
+CREATE TABLE ledger_legs (
+    posting_id TEXT NOT NULL REFERENCES ledger_postings (posting_id),
+    leg_no BIGINT NOT NULL,
+    account TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    amount BIGINT NOT NULL,
+    PRIMARY KEY (posting_id, leg_no)
+);
+
+-- A floor of NULL means the account may go as low as it likes (scheme clearing).
+CREATE TABLE ledger_balances (
+    account TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    balance BIGINT NOT NULL,
+    floor BIGINT,
+    PRIMARY KEY (account, currency)
+);

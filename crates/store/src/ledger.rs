@@ -1,0 +1,185 @@
+//! The ledger: postings, their legs, and running balances with floors.
+
+use crate::{get_i64, get_opt_i64, get_str, Result, Store, StoreError, Tx};
+use backflow_domain::ledger::Posting;
+use backflow_domain::Timestamp;
+
+/// One account's balance in one currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalanceRow {
+    pub account: String,
+    pub currency: String,
+    pub balance: i64,
+    pub floor: Option<i64>,
+}
+
+/// A broken ledger invariant, as found by [`Store::check_ledger`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerBreach {
+    /// The legs of all postings in a currency do not sum to zero.
+    Unbalanced { currency: String, sum: i64 },
+    /// A stored balance differs from the sum of its legs.
+    BalanceDrift { account: String, currency: String, stored: i64, legs: i64 },
+    /// A balance is below its floor.
+    BelowFloor { account: String, currency: String, balance: i64, floor: i64 },
+    /// A payment's live refunds exceed what it paid or captured.
+    OverRefunded { payment_id: String, refunded: i64, refundable: i64 },
+}
+
+impl std::fmt::Display for LedgerBreach {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unbalanced { currency, sum } => write!(f, "legs in {currency} sum to {sum}, not 0"),
+            Self::BalanceDrift { account, currency, stored, legs } => {
+                write!(f, "{account} {currency}: balance {stored} but its legs sum to {legs}")
+            }
+            Self::BelowFloor { account, currency, balance, floor } => {
+                write!(f, "{account} {currency}: balance {balance} is below its floor {floor}")
+            }
+            Self::OverRefunded { payment_id, refunded, refundable } => {
+                write!(f, "payment {payment_id}: refunds {refunded} exceed {refundable}")
+            }
+        }
+    }
+}
+
+impl Tx {
+    /// Applies a balanced posting. A debit that would take a floored account
+    /// below its floor fails with [`StoreError::BelowFloor`] and changes nothing
+    /// that the caller does not roll back.
+    pub async fn post(&mut self, posting: &Posting, posting_id: &str, now: Timestamp) -> Result<()> {
+        assert!(posting.is_balanced(), "unbalanced posting {posting:?}");
+        sqlx::query("INSERT INTO ledger_postings (posting_id, kind, reference, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(posting_id)
+            .bind(posting.kind.as_str())
+            .bind(&posting.reference)
+            .bind(now.millis())
+            .execute(self.conn())
+            .await?;
+        for (i, leg) in posting.legs.iter().enumerate() {
+            let account = leg.account.key();
+            let currency = leg.currency.code();
+            sqlx::query(
+                "INSERT INTO ledger_legs (posting_id, leg_no, account, currency, amount) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(posting_id)
+            .bind(i as i64)
+            .bind(&account)
+            .bind(currency)
+            .bind(leg.amount)
+            .execute(self.conn())
+            .await?;
+            // The floor check is part of the update, so concurrent debits of one
+            // balance cannot both pass it.
+            let updated = sqlx::query(
+                "UPDATE ledger_balances SET balance = balance + $1 \
+                 WHERE account = $2 AND currency = $3 AND ($1 >= 0 OR floor IS NULL OR balance + $1 >= floor)",
+            )
+            .bind(leg.amount)
+            .bind(&account)
+            .bind(currency)
+            .execute(self.conn())
+            .await?
+            .rows_affected();
+            if updated == 1 {
+                continue;
+            }
+            let exists = sqlx::query("SELECT 1 AS one FROM ledger_balances WHERE account = $1 AND currency = $2")
+                .bind(&account)
+                .bind(currency)
+                .fetch_optional(self.conn())
+                .await?
+                .is_some();
+            let floor = leg.account.is_merchant().then_some(0i64);
+            if exists || floor.is_some_and(|f| leg.amount < f) {
+                return Err(StoreError::BelowFloor { account });
+            }
+            sqlx::query("INSERT INTO ledger_balances (account, currency, balance, floor) VALUES ($1, $2, $3, $4)")
+                .bind(&account)
+                .bind(currency)
+                .bind(leg.amount)
+                .bind(floor)
+                .execute(self.conn())
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    pub async fn balances(&self, account_prefix: &str) -> Result<Vec<BalanceRow>> {
+        let rows = sqlx::query(
+            "SELECT account, currency, balance, floor FROM ledger_balances WHERE account LIKE $1 ORDER BY account, currency",
+        )
+        .bind(format!("{account_prefix}%"))
+        .fetch_all(self.read())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(BalanceRow {
+                    account: get_str(r, "account")?,
+                    currency: get_str(r, "currency")?,
+                    balance: get_i64(r, "balance")?,
+                    floor: get_opt_i64(r, "floor")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Checks every ledger invariant; an empty list means the ledger is sound.
+    pub async fn check_ledger(&self) -> Result<Vec<LedgerBreach>> {
+        let mut breaches = Vec::new();
+        let sums = sqlx::query(
+            "SELECT currency, CAST(SUM(amount) AS BIGINT) AS total FROM ledger_legs GROUP BY currency HAVING SUM(amount) <> 0",
+        )
+        .fetch_all(self.read())
+        .await?;
+        for r in &sums {
+            breaches.push(LedgerBreach::Unbalanced { currency: get_str(r, "currency")?, sum: get_i64(r, "total")? });
+        }
+        let drift = sqlx::query(
+            "SELECT b.account, b.currency, b.balance, CAST(COALESCE(SUM(l.amount), 0) AS BIGINT) AS legs \
+             FROM ledger_balances b LEFT JOIN ledger_legs l ON l.account = b.account AND l.currency = b.currency \
+             GROUP BY b.account, b.currency, b.balance HAVING b.balance <> COALESCE(SUM(l.amount), 0)",
+        )
+        .fetch_all(self.read())
+        .await?;
+        for r in &drift {
+            breaches.push(LedgerBreach::BalanceDrift {
+                account: get_str(r, "account")?,
+                currency: get_str(r, "currency")?,
+                stored: get_i64(r, "balance")?,
+                legs: get_i64(r, "legs")?,
+            });
+        }
+        let floors = sqlx::query(
+            "SELECT account, currency, balance, floor FROM ledger_balances WHERE floor IS NOT NULL AND balance < floor",
+        )
+        .fetch_all(self.read())
+        .await?;
+        for r in &floors {
+            breaches.push(LedgerBreach::BelowFloor {
+                account: get_str(r, "account")?,
+                currency: get_str(r, "currency")?,
+                balance: get_i64(r, "balance")?,
+                floor: get_i64(r, "floor")?,
+            });
+        }
+        let over = sqlx::query(
+            "SELECT p.payment_id, CASE WHEN p.is_authorization <> 0 THEN p.captured ELSE p.amount END AS refundable, \
+             CAST(SUM(r.amount) AS BIGINT) AS refunded FROM payments p JOIN refunds r ON r.payment_id = p.payment_id \
+             WHERE r.status <> 'FAIL' GROUP BY p.payment_id, p.is_authorization, p.captured, p.amount \
+             HAVING SUM(r.amount) > CASE WHEN p.is_authorization <> 0 THEN p.captured ELSE p.amount END",
+        )
+        .fetch_all(self.read())
+        .await?;
+        for r in &over {
+            breaches.push(LedgerBreach::OverRefunded {
+                payment_id: get_str(r, "payment_id")?,
+                refunded: get_i64(r, "refunded")?,
+                refundable: get_i64(r, "refundable")?,
+            });
+        }
+        Ok(breaches)
+    }
+}

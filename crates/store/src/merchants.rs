@@ -1,0 +1,133 @@
+//! Merchants, their registered public keys and the platform's signing keys.
+
+use crate::{corrupt, get_i64, get_opt_str, get_str, Result, Store, Tx};
+use backflow_domain::merchant::Merchant;
+use backflow_domain::{ClientId, Currency, Timestamp};
+use sqlx::any::AnyRow;
+
+/// A merchant to create.
+pub struct NewMerchant {
+    pub merchant: Merchant,
+    /// The merchant's RSA public key (base64 SPKI), registered as key version 1.
+    pub public_key: String,
+    /// The private key Backflow signs this merchant's responses with (base64 PKCS#8).
+    pub platform_private_key: String,
+}
+
+/// Key material for one merchant, base64 as stored.
+pub struct MerchantKeys {
+    pub platform_private_key: String,
+    /// (key version, base64 SPKI)
+    pub public_keys: Vec<(u32, String)>,
+}
+
+fn merchant_from_row(row: &AnyRow) -> Result<Merchant> {
+    let settlement_currency = get_opt_str(row, "settlement_currency")?
+        .map(|c| Currency::parse(&c).map_err(corrupt))
+        .transpose()?;
+    Ok(Merchant {
+        client_id: ClientId::parse(get_str(row, "client_id")?).map_err(corrupt)?,
+        name: get_str(row, "name")?,
+        settlement_currency,
+        notify_url: get_opt_str(row, "notify_url")?,
+        legacy_partner_id: get_str(row, "legacy_partner_id")?,
+        legacy_md5_key: get_str(row, "legacy_md5_key")?,
+    })
+}
+
+const MERCHANT_COLUMNS: &str =
+    "client_id, name, settlement_currency, notify_url, legacy_partner_id, legacy_md5_key";
+
+impl Store {
+    pub async fn merchant(&self, client_id: &ClientId) -> Result<Option<Merchant>> {
+        let row = sqlx::query(&format!("SELECT {MERCHANT_COLUMNS} FROM merchants WHERE client_id = $1"))
+            .bind(client_id.as_str())
+            .fetch_optional(self.read())
+            .await?;
+        row.as_ref().map(merchant_from_row).transpose()
+    }
+
+    pub async fn merchants(&self) -> Result<Vec<Merchant>> {
+        let rows = sqlx::query(&format!("SELECT {MERCHANT_COLUMNS} FROM merchants ORDER BY created_at"))
+            .fetch_all(self.read())
+            .await?;
+        rows.iter().map(merchant_from_row).collect()
+    }
+
+    pub async fn merchant_keys(&self, client_id: &ClientId) -> Result<Option<MerchantKeys>> {
+        let Some(platform) = sqlx::query("SELECT platform_private_key FROM merchants WHERE client_id = $1")
+            .bind(client_id.as_str())
+            .fetch_optional(self.read())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let rows = sqlx::query("SELECT key_version, public_key FROM merchant_keys WHERE client_id = $1 ORDER BY key_version")
+            .bind(client_id.as_str())
+            .fetch_all(self.read())
+            .await?;
+        let public_keys = rows
+            .iter()
+            .map(|r| Ok((u32::try_from(get_i64(r, "key_version")?).map_err(corrupt)?, get_str(r, "public_key")?)))
+            .collect::<Result<_>>()?;
+        Ok(Some(MerchantKeys {
+            platform_private_key: get_str(&platform, "platform_private_key")?,
+            public_keys,
+        }))
+    }
+
+    /// The deployment's own signing key, for answers to callers that are not a known merchant.
+    pub async fn platform_key(&self, name: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT private_key FROM platform_keys WHERE name = $1")
+            .bind(name)
+            .fetch_optional(self.read())
+            .await?;
+        row.map(|r| get_str(&r, "private_key")).transpose()
+    }
+}
+
+impl Tx {
+    pub async fn insert_merchant(&mut self, new: &NewMerchant, now: Timestamp) -> Result<()> {
+        let m = &new.merchant;
+        sqlx::query(
+            "INSERT INTO merchants (client_id, name, settlement_currency, notify_url, legacy_partner_id, \
+             legacy_md5_key, platform_private_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(m.client_id.as_str())
+        .bind(&m.name)
+        .bind(m.settlement_currency.map(|c| c.code()))
+        .bind(m.notify_url.as_deref())
+        .bind(&m.legacy_partner_id)
+        .bind(&m.legacy_md5_key)
+        .bind(&new.platform_private_key)
+        .bind(now.millis())
+        .execute(self.conn())
+        .await?;
+        self.insert_public_key(&m.client_id, 1, &new.public_key, now).await
+    }
+
+    pub async fn insert_public_key(&mut self, client_id: &ClientId, version: u32, key: &str, now: Timestamp) -> Result<()> {
+        sqlx::query("INSERT INTO merchant_keys (client_id, key_version, public_key, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(client_id.as_str())
+            .bind(i64::from(version))
+            .bind(key)
+            .bind(now.millis())
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Stores the deployment key unless one exists; returns the one that is stored.
+    pub async fn ensure_platform_key(&mut self, name: &str, private_key: &str) -> Result<String> {
+        sqlx::query("INSERT INTO platform_keys (name, private_key) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+            .bind(name)
+            .bind(private_key)
+            .execute(self.conn())
+            .await?;
+        let row = sqlx::query("SELECT private_key FROM platform_keys WHERE name = $1")
+            .bind(name)
+            .fetch_one(self.conn())
+            .await?;
+        get_str(&row, "private_key")
+    }
+}
