@@ -1,0 +1,53 @@
+//! `inquiryRefund`: where a refund stands.
+
+use super::{engine_error, id};
+use crate::result::AmsResult;
+use crate::wire::{check_len, parse_body, time, WireAmount};
+use crate::Call;
+use backflow_domain::refund::RefundStatus;
+use backflow_domain::{RefundId, RefundRequestId};
+use backflow_store::RefundKey;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Request {
+    refund_id: Option<String>,
+    refund_request_id: Option<String>,
+    merchant_account_id: Option<String>,
+}
+
+pub async fn handle(call: &Call<'_>, body: &[u8]) -> Result<Value, AmsResult> {
+    let req: Request = parse_body(body)?;
+    check_len("merchantAccountId", req.merchant_account_id.as_deref(), 32)?;
+    // `refundId` wins when both are given.
+    let refund = match (req.refund_id, req.refund_request_id) {
+        (Some(rid), _) => {
+            let rid = id(RefundId::parse, rid)?;
+            call.engine.inquire_refund(&call.merchant, RefundKey::Id(&rid)).await
+        }
+        (None, Some(rrid)) => {
+            let rrid = id(RefundRequestId::parse, rrid)?;
+            call.engine.inquire_refund(&call.merchant, RefundKey::RequestId(&rrid)).await
+        }
+        (None, None) => return Err(AmsResult::param_illegal("refundId or refundRequestId is required.")),
+    }
+    .map_err(engine_error)?;
+    let status = match refund.status {
+        RefundStatus::Success => "SUCCESS",
+        RefundStatus::Fail => "FAIL",
+        RefundStatus::Processing | RefundStatus::WaitingFunds => "PROCESSING",
+    };
+    let mut v = json!({
+        "result": AmsResult::success(),
+        "refundId": refund.id.as_str(),
+        "refundRequestId": refund.request_id.as_str(),
+        "refundAmount": WireAmount::from_money(refund.amount),
+        "refundStatus": status,
+    });
+    if let (RefundStatus::Success, Some(t)) = (refund.status, refund.finished_at) {
+        v["refundTime"] = json!(time(t));
+    }
+    Ok(v)
+}

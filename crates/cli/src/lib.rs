@@ -1,0 +1,9 @@
+//! Backflow as a program: configuration, the server with its listeners, and
+//! the admin commands. The binary in `main.rs` only parses arguments and calls in here.
+
+pub mod app;
+pub mod demo;
+pub mod storage;
+pub mod tls;
+
+pub use app::{Application, ServeConfig};

@@ -1,0 +1,59 @@
+//! Where the data lives: a SQLite file under the data directory unless a database URL is given.
+
+use anyhow::Context;
+use backflow_store::Store;
+use clap::Args;
+use std::path::PathBuf;
+
+/// Storage flags shared by every command.
+#[derive(Debug, Clone, Args)]
+pub struct StorageArgs {
+    /// Directory for the SQLite database, the TLS certificate and demo-merchant.json.
+    #[arg(long, env = "BACKFLOW_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// A PostgreSQL URL (postgres://user@host/db) to use instead of the embedded SQLite file.
+    #[arg(long, env = "BACKFLOW_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+impl StorageArgs {
+    /// The database URL in force: the flag, or `sqlite://DATA_DIR/backflow.db`.
+    pub fn url(&self) -> anyhow::Result<String> {
+        match &self.database_url {
+            Some(url) => Ok(url.clone()),
+            None => {
+                std::fs::create_dir_all(&self.data_dir)
+                    .with_context(|| format!("cannot create the data directory {}", self.data_dir.display()))?;
+                Ok(format!("sqlite://{}", self.data_dir.join("backflow.db").display()))
+            }
+        }
+    }
+
+    pub async fn open(&self) -> anyhow::Result<Store> {
+        let url = self.url()?;
+        Store::connect(&url)
+            .await
+            .with_context(|| format!("cannot open the database at {}", redact(&url)))
+    }
+}
+
+/// Hides a password in a database URL before it is printed.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => match url[s + 3..at].split_once(':') {
+            Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+            None => url.to_owned(),
+        },
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(super::redact("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+}
