@@ -1,11 +1,11 @@
 //! Request authentication and response signing (spec/ams.md).
 
 use crate::result::AmsResult;
-use backflow_crypto::ams::{parse_signature_header, signed_content, signature_header};
+use axum::http::HeaderMap;
+use backflow_crypto::ams::{parse_signature_header, signature_header, signed_content};
 use backflow_crypto::SigningKey;
 use backflow_domain::ClientId;
 use backflow_engine::Engine;
-use axum::http::HeaderMap;
 
 /// The caller's headers, read case-insensitively.
 pub struct Caller {
@@ -15,7 +15,10 @@ pub struct Caller {
 }
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 impl Caller {
@@ -28,12 +31,22 @@ impl Caller {
     }
 
     /// Verifies the request's signature over the raw body; the merchant it names is the caller.
-    pub async fn authenticate(&self, engine: &Engine, path: &str, body: &[u8]) -> Result<ClientId, AmsResult> {
+    pub async fn authenticate(
+        &self,
+        engine: &Engine,
+        path: &str,
+        body: &[u8],
+    ) -> Result<ClientId, AmsResult> {
         let client_id = self
             .client_id
             .as_deref()
             .and_then(|c| ClientId::parse(c).ok())
-            .ok_or_else(|| AmsResult::failed("INVALID_CLIENT", "The client-id header is missing or malformed."))?;
+            .ok_or_else(|| {
+                AmsResult::failed(
+                    "INVALID_CLIENT",
+                    "The client-id header is missing or malformed.",
+                )
+            })?;
         let request_time = self
             .request_time
             .as_deref()
@@ -42,8 +55,13 @@ impl Caller {
         let signature = self
             .signature
             .as_deref()
-            .ok_or_else(|| AmsResult::failed("INVALID_SIGNATURE", "The signature header is missing."))
-            .and_then(|s| parse_signature_header(s).map_err(|e| AmsResult::failed("INVALID_SIGNATURE", e.to_string())))?;
+            .ok_or_else(|| {
+                AmsResult::failed("INVALID_SIGNATURE", "The signature header is missing.")
+            })
+            .and_then(|s| {
+                parse_signature_header(s)
+                    .map_err(|e| AmsResult::failed("INVALID_SIGNATURE", e.to_string()))
+            })?;
         let creds = engine
             .keys()
             .with_key_version(&client_id, signature.key_version)
@@ -54,13 +72,24 @@ impl Caller {
         if key.verify_sha256(&content, &signature.signature) {
             Ok(client_id)
         } else {
-            Err(AmsResult::failed("INVALID_SIGNATURE", "The signature does not verify."))
+            Err(AmsResult::failed(
+                "INVALID_SIGNATURE",
+                "The signature does not verify.",
+            ))
         }
     }
 }
 
 /// Signs a response body for `client_id` at `path`; returns the `signature` header value.
-pub fn sign_response(key: &SigningKey, path: &str, client_id: &str, response_time: &str, body: &[u8]) -> Option<String> {
+pub fn sign_response(
+    key: &SigningKey,
+    path: &str,
+    client_id: &str,
+    response_time: &str,
+    body: &[u8],
+) -> Option<String> {
     let content = signed_content("POST", path, client_id, response_time, body);
-    key.sign_sha256(&content).ok().map(|sig| signature_header(1, &sig))
+    key.sign_sha256(&content)
+        .ok()
+        .map(|sig| signature_header(1, &sig))
 }

@@ -10,7 +10,10 @@ use backflow_engine::EngineError;
 use backflow_store::PaymentKey;
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 fn page_for(payment: Option<&Payment>, note: &str) -> Html<String> {
@@ -39,18 +42,33 @@ fn page_for(payment: Option<&Payment>, note: &str) -> Html<String> {
 }
 
 fn parse(client_id: String, payment_id: String) -> Option<(ClientId, PaymentId)> {
-    Some((ClientId::parse(client_id).ok()?, PaymentId::parse(payment_id).ok()?))
+    Some((
+        ClientId::parse(client_id).ok()?,
+        PaymentId::parse(payment_id).ok()?,
+    ))
 }
 
-pub async fn page(State(state): State<AmsState>, Path((client_id, payment_id)): Path<(String, String)>) -> Html<String> {
+pub async fn page(
+    State(state): State<AmsState>,
+    Path((client_id, payment_id)): Path<(String, String)>,
+) -> Html<String> {
     let Some((merchant, id)) = parse(client_id, payment_id) else {
         return page_for(None, "");
     };
-    let payment = state.engine.store().payment(&merchant, PaymentKey::Id(&id)).await.ok().flatten();
+    let payment = state
+        .engine
+        .store()
+        .payment(&merchant, PaymentKey::Id(&id))
+        .await
+        .ok()
+        .flatten();
     page_for(payment.as_ref(), "")
 }
 
-pub async fn pay(State(state): State<AmsState>, Path((client_id, payment_id)): Path<(String, String)>) -> Html<String> {
+pub async fn pay(
+    State(state): State<AmsState>,
+    Path((client_id, payment_id)): Path<(String, String)>,
+) -> Html<String> {
     let Some((merchant, id)) = parse(client_id, payment_id) else {
         return page_for(None, "");
     };
@@ -61,7 +79,13 @@ pub async fn pay(State(state): State<AmsState>, Path((client_id, payment_id)): P
         Ok(p) => page_for(Some(&p), "<p id=\"done\">Paid.</p>"),
         Err(EngineError::PaymentNotFound) => page_for(None, ""),
         Err(e) => {
-            let p = state.engine.store().payment(&merchant, PaymentKey::Id(&id)).await.ok().flatten();
+            let p = state
+                .engine
+                .store()
+                .payment(&merchant, PaymentKey::Id(&id))
+                .await
+                .ok()
+                .flatten();
             page_for(p.as_ref(), &format!("<p>{}</p>", escape(&e.to_string())))
         }
     }

@@ -39,7 +39,10 @@ pub fn router(state: AmsState) -> Router {
     Router::new()
         .route("/ams/api/v1/payments/{operation}", post(dispatch))
         .route("/ams/sandbox/api/v1/payments/{operation}", post(dispatch))
-        .route("/sandbox/checkout/{client_id}/{payment_id}", get(checkout::page).post(checkout::pay))
+        .route(
+            "/sandbox/checkout/{client_id}/{payment_id}",
+            get(checkout::page).post(checkout::pay),
+        )
         .with_state(state)
 }
 
@@ -69,12 +72,20 @@ async fn dispatch(
     let (status, reply) = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Err(_) => (
             StatusCode::PAYLOAD_TOO_LARGE,
-            result_only(AmsResult::param_illegal(format!("The body is larger than {MAX_BODY_BYTES} bytes."))),
+            result_only(AmsResult::param_illegal(format!(
+                "The body is larger than {MAX_BODY_BYTES} bytes."
+            ))),
         ),
         Ok(bytes) => {
-            let scheme = uri.scheme_str().or(scheme.map(|Extension(ListenerScheme(s))| s)).unwrap_or("http");
+            let scheme = uri
+                .scheme_str()
+                .or(scheme.map(|Extension(ListenerScheme(s))| s))
+                .unwrap_or("http");
             let base = base_url(&headers, scheme);
-            (StatusCode::OK, handle(&state, &operation, &caller, &path, base, &bytes).await)
+            (
+                StatusCode::OK,
+                handle(&state, &operation, &caller, &path, base, &bytes).await,
+            )
         }
     };
     signed_response(&state, status, &path, caller.client_id.as_deref(), reply).await
@@ -92,7 +103,11 @@ async fn handle(
         Ok(m) => m,
         Err(r) => return result_only(r),
     };
-    let call = Call { engine: &state.engine, merchant, base_url };
+    let call = Call {
+        engine: &state.engine,
+        merchant,
+        base_url,
+    };
     let outcome = match operation {
         "pay" => ops::pay::handle(&call, body).await,
         "capture" => ops::capture::handle(&call, body).await,
@@ -100,7 +115,10 @@ async fn handle(
         "inquiryPayment" => ops::inquiry_payment::handle(&call, body).await,
         "refund" => ops::refund::handle(&call, body).await,
         "inquiryRefund" => ops::inquiry_refund::handle(&call, body).await,
-        other => Err(AmsResult::failed("NO_INTERFACE_DEF", format!("No interface {other} is defined."))),
+        other => Err(AmsResult::failed(
+            "NO_INTERFACE_DEF",
+            format!("No interface {other} is defined."),
+        )),
     };
     outcome.unwrap_or_else(result_only)
 }
@@ -110,25 +128,39 @@ fn result_only(result: AmsResult) -> serde_json::Value {
 }
 
 fn base_url(headers: &HeaderMap, scheme: &str) -> String {
-    let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
     format!("{scheme}://{host}")
 }
 
 /// Renders and signs an answer: with the merchant's platform key when the
 /// caller is a known merchant, else with the deployment key.
-async fn signed_response(state: &AmsState, status: StatusCode, path: &str, client_id: Option<&str>, reply: serde_json::Value) -> Response {
+async fn signed_response(
+    state: &AmsState,
+    status: StatusCode,
+    path: &str,
+    client_id: Option<&str>,
+    reply: serde_json::Value,
+) -> Response {
     let body = serde_json::to_vec(&reply).unwrap_or_default();
     let client_id = client_id.unwrap_or_default();
     let merchant_key = match ClientId::parse(client_id) {
         Ok(id) => state.engine.keys().merchant(&id).await.ok(),
         Err(_) => None,
     };
-    let key = merchant_key.as_ref().map_or(state.deployment_key.as_ref(), |c| &c.platform);
+    let key = merchant_key
+        .as_ref()
+        .map_or(state.deployment_key.as_ref(), |c| &c.platform);
     let response_time = Timestamp::to_iso8601(state.engine.clock().now());
     let signature = auth::sign_response(key, path, client_id, &response_time, &body);
     let mut response = (status, body).into_response();
     let h = response.headers_mut();
-    h.insert("content-type", HeaderValue::from_static("application/json; charset=UTF-8"));
+    h.insert(
+        "content-type",
+        HeaderValue::from_static("application/json; charset=UTF-8"),
+    );
     if let Ok(v) = HeaderValue::from_str(client_id) {
         h.insert("client-id", v);
     }

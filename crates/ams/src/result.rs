@@ -23,7 +23,11 @@ pub struct AmsResult {
 
 impl AmsResult {
     pub fn new(code: &'static str, status: ResultStatus, message: impl Into<String>) -> Self {
-        Self { result_code: code, result_status: status, result_message: message.into() }
+        Self {
+            result_code: code,
+            result_status: status,
+            result_message: message.into(),
+        }
     }
 
     pub fn success() -> Self {
@@ -39,21 +43,29 @@ impl AmsResult {
     }
 
     pub fn refund_in_process() -> Self {
-        Self::new("REFUND_IN_PROCESS", ResultStatus::U, "The refund is being processed.")
+        Self::new(
+            "REFUND_IN_PROCESS",
+            ResultStatus::U,
+            "The refund is being processed.",
+        )
     }
 }
 
 /// The refund-path names of the rules' refusals.
 pub fn refused(r: &RefundRefused) -> AmsResult {
     let code = match r {
-        RefundRefused::OrderStatusInvalid | RefundRefused::ChargebackPending => "ORDER_STATUS_INVALID",
+        RefundRefused::OrderStatusInvalid | RefundRefused::ChargebackPending => {
+            "ORDER_STATUS_INVALID"
+        }
         RefundRefused::MethodNotSupported => "PAYMENT_METHOD_NOT_SUPPORTED",
         RefundRefused::WindowExceeded { .. } => "REFUND_WINDOW_EXCEED",
         RefundRefused::CurrencyMismatch => "CURRENCY_NOT_SUPPORT",
         RefundRefused::PartialNotSupported => "PARTIAL_REFUND_NOT_SUPPORTED",
         RefundRefused::MultipleNotSupported => "MULTIPLE_REFUNDS_NOT_SUPPORTED",
         // Antom names one code for both ends of the allowed range (seed 003, "Refund amount").
-        RefundRefused::BelowMinimum { .. } | RefundRefused::AmountExceeds { .. } => "REFUND_AMOUNT_EXCEED",
+        RefundRefused::BelowMinimum { .. } | RefundRefused::AmountExceeds { .. } => {
+            "REFUND_AMOUNT_EXCEED"
+        }
         RefundRefused::BalanceNotEnough => "MERCHANT_BALANCE_NOT_ENOUGH",
         RefundRefused::RepeatInconsistent => "REPEAT_REQ_INCONSISTENT",
     };
@@ -64,19 +76,37 @@ impl From<&EngineError> for AmsResult {
     fn from(e: &EngineError) -> Self {
         match e {
             EngineError::RefundRefused(r) => refused(r),
-            EngineError::UnknownMerchant => Self::failed("INVALID_CLIENT", "The client id is not registered."),
+            EngineError::UnknownMerchant => {
+                Self::failed("INVALID_CLIENT", "The client id is not registered.")
+            }
             EngineError::UnknownKeyVersion(_) => Self::failed("KEY_NOT_FOUND", e.to_string()),
-            EngineError::PaymentNotFound => Self::failed("ORDER_NOT_EXIST", "The payment does not exist."),
-            EngineError::RefundNotFound => Self::failed("REFUND_NOT_EXIST", "The refund does not exist."),
-            EngineError::PaymentStatusInvalid => Self::failed("ORDER_STATUS_INVALID", e.to_string()),
-            EngineError::CurrencyNotSupported => Self::failed("CURRENCY_NOT_SUPPORT", e.to_string()),
-            EngineError::CaptureAmountExceeds => Self::failed("CAPTURE_AMOUNT_EXCEED", e.to_string()),
-            EngineError::RepeatInconsistent => Self::failed("REPEAT_REQ_INCONSISTENT", e.to_string()),
+            EngineError::PaymentNotFound => {
+                Self::failed("ORDER_NOT_EXIST", "The payment does not exist.")
+            }
+            EngineError::RefundNotFound => {
+                Self::failed("REFUND_NOT_EXIST", "The refund does not exist.")
+            }
+            EngineError::PaymentStatusInvalid => {
+                Self::failed("ORDER_STATUS_INVALID", e.to_string())
+            }
+            EngineError::CurrencyNotSupported => {
+                Self::failed("CURRENCY_NOT_SUPPORT", e.to_string())
+            }
+            EngineError::CaptureAmountExceeds => {
+                Self::failed("CAPTURE_AMOUNT_EXCEED", e.to_string())
+            }
+            EngineError::RepeatInconsistent => {
+                Self::failed("REPEAT_REQ_INCONSISTENT", e.to_string())
+            }
             EngineError::Invalid(m) => Self::param_illegal(m.clone()),
             EngineError::Store(_) | EngineError::Crypto(_) => {
                 // The cause is logged where it happens; the merchant retries with the same request id.
                 tracing::error!(error = %e, "internal failure");
-                Self::new("UNKNOWN_EXCEPTION", ResultStatus::U, "An unknown exception occurred; retry with the same request id.")
+                Self::new(
+                    "UNKNOWN_EXCEPTION",
+                    ResultStatus::U,
+                    "An unknown exception occurred; retry with the same request id.",
+                )
             }
         }
     }

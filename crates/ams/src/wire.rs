@@ -18,7 +18,9 @@ fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error>
     match Value::deserialize(d)? {
         Value::String(s) => Ok(s),
         Value::Number(n) => Ok(n.to_string()),
-        other => Err(serde::de::Error::custom(format!("expected a string of minor units, found {other}"))),
+        other => Err(serde::de::Error::custom(format!(
+            "expected a string of minor units, found {other}"
+        ))),
     }
 }
 
@@ -29,7 +31,9 @@ pub fn flexible_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D:
         Some(Value::Bool(b)) => Ok(Some(b)),
         Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
         Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
-        Some(other) => Err(serde::de::Error::custom(format!("expected a boolean, found {other}"))),
+        Some(other) => Err(serde::de::Error::custom(format!(
+            "expected a boolean, found {other}"
+        ))),
     }
 }
 
@@ -49,7 +53,10 @@ impl From<Money> for WireAmount {
 
 impl WireAmount {
     pub fn from_money(m: Money) -> Self {
-        Self { currency: m.currency.code().to_owned(), value: m.minor_string() }
+        Self {
+            currency: m.currency.code().to_owned(),
+            value: m.minor_string(),
+        }
     }
 
     /// Parses a positive amount; `field` names it in the error.
@@ -61,10 +68,13 @@ impl WireAmount {
             ))));
         }
         let currency = Currency::parse(code).map_err(|_| AmountError::Currency)?;
-        let money = Money::parse_minor(currency, &self.value)
-            .map_err(|e| AmountError::Illegal(AmsResult::param_illegal(format!("{field}.value: {e}"))))?;
+        let money = Money::parse_minor(currency, &self.value).map_err(|e| {
+            AmountError::Illegal(AmsResult::param_illegal(format!("{field}.value: {e}")))
+        })?;
         if money.minor == 0 {
-            return Err(AmountError::Illegal(AmsResult::param_illegal(format!("{field}.value must be positive"))));
+            return Err(AmountError::Illegal(AmsResult::param_illegal(format!(
+                "{field}.value must be positive"
+            ))));
         }
         Ok(money)
     }
@@ -72,13 +82,16 @@ impl WireAmount {
 
 /// Parses a JSON body into a request type, turning serde's complaint into `PARAM_ILLEGAL`.
 pub fn parse_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, AmsResult> {
-    serde_json::from_slice(body).map_err(|e| AmsResult::param_illegal(format!("malformed request: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| AmsResult::param_illegal(format!("malformed request: {e}")))
 }
 
 /// Checks an optional free-text field's length.
 pub fn check_len(field: &str, value: Option<&str>, max: usize) -> Result<(), AmsResult> {
     match value {
-        Some(v) if v.chars().count() > max => Err(AmsResult::param_illegal(format!("{field} is longer than {max} characters"))),
+        Some(v) if v.chars().count() > max => Err(AmsResult::param_illegal(format!(
+            "{field} is longer than {max} characters"
+        ))),
         _ => Ok(()),
     }
 }
@@ -92,8 +105,13 @@ pub fn check_notify_url(field: &str, value: Option<&str>) -> Result<(), AmsResul
         .or_else(|| url.strip_prefix("http://"))
         .ok_or_else(|| AmsResult::param_illegal(format!("{field} must be an http or https URL")))?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if authority.is_empty() || authority.contains('@') || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(AmsResult::param_illegal(format!("{field} is not a valid notification URL")));
+    if authority.is_empty()
+        || authority.contains('@')
+        || url.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(AmsResult::param_illegal(format!(
+            "{field} is not a valid notification URL"
+        )));
     }
     Ok(())
 }

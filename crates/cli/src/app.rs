@@ -38,12 +38,20 @@ impl Application {
         tls::install_crypto_provider();
         let store = config.storage.open().await?;
         let engine = Engine::new(store, config.clock, Box::new(Simulator));
-        let deployment_key = Arc::new(engine.deployment_key().await.context("cannot load the deployment key")?);
-        let router = backflow_ams::router(AmsState { engine: engine.clone(), deployment_key })
-            .route("/healthz", get(|| async { "ok" }))
-            .route("/readyz", get(readyz))
-            .layer(Extension(engine.clone()))
-            .layer(tower_http::trace::TraceLayer::new_for_http());
+        let deployment_key = Arc::new(
+            engine
+                .deployment_key()
+                .await
+                .context("cannot load the deployment key")?,
+        );
+        let router = backflow_ams::router(AmsState {
+            engine: engine.clone(),
+            deployment_key,
+        })
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .layer(Extension(engine.clone()))
+        .layer(tower_http::trace::TraceLayer::new_for_http());
         let http = tokio::net::TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("cannot listen on {}", config.http_addr))?;
@@ -56,13 +64,21 @@ impl Application {
                 };
                 let rustls = RustlsConfig::from_pem_file(&files.cert, &files.key)
                     .await
-                    .with_context(|| format!("cannot load the TLS certificate {}", files.cert.display()))?;
-                let listener = std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+                    .with_context(|| {
+                        format!("cannot load the TLS certificate {}", files.cert.display())
+                    })?;
+                let listener = std::net::TcpListener::bind(addr)
+                    .with_context(|| format!("cannot listen on {addr}"))?;
                 listener.set_nonblocking(true)?;
                 Some((listener, rustls))
             }
         };
-        Ok(Self { engine, router, http, https })
+        Ok(Self {
+            engine,
+            router,
+            http,
+            https,
+        })
     }
 
     pub fn engine(&self) -> &Engine {
@@ -70,7 +86,9 @@ impl Application {
     }
 
     pub fn http_addr(&self) -> SocketAddr {
-        self.http.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+        self.http
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
     pub fn https_addr(&self) -> Option<SocketAddr> {
@@ -78,10 +96,16 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then lets requests in flight finish.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let handle = axum_server::Handle::new();
         let https = self.https.map(|(listener, rustls)| {
-            let app = self.router.clone().layer(Extension(ListenerScheme("https")));
+            let app = self
+                .router
+                .clone()
+                .layer(Extension(ListenerScheme("https")));
             let server = axum_server::from_tcp_rustls(listener, rustls).handle(handle.clone());
             tokio::spawn(async move { server.serve(app.into_make_service()).await })
         });
@@ -102,6 +126,9 @@ impl Application {
 async fn readyz(Extension(engine): Extension<Engine>) -> (axum::http::StatusCode, &'static str) {
     match engine.store().merchants().await {
         Ok(_) => (axum::http::StatusCode::OK, "ready"),
-        Err(_) => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+        Err(_) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "database unavailable",
+        ),
     }
 }

@@ -39,7 +39,10 @@ pub const DEMO_FILE: &str = "demo-merchant.json";
 
 /// The demo merchant: read from `DATA_DIR/demo-merchant.json` when the
 /// database knows it, else created (a sandbox merchant) and written there.
-pub async fn ensure_demo_merchant(engine: &Engine, data_dir: &Path) -> anyhow::Result<MerchantCredentialsFile> {
+pub async fn ensure_demo_merchant(
+    engine: &Engine,
+    data_dir: &Path,
+) -> anyhow::Result<MerchantCredentialsFile> {
     let path = data_dir.join(DEMO_FILE);
     if let Ok(text) = std::fs::read_to_string(&path) {
         if let Ok(file) = serde_json::from_str::<MerchantCredentialsFile>(&text) {
@@ -50,7 +53,11 @@ pub async fn ensure_demo_merchant(engine: &Engine, data_dir: &Path) -> anyhow::R
         }
     }
     let created = engine
-        .create_merchant(MerchantSpec { name: "Demo merchant".into(), sandbox: true, ..MerchantSpec::default() })
+        .create_merchant(MerchantSpec {
+            name: "Demo merchant".into(),
+            sandbox: true,
+            ..MerchantSpec::default()
+        })
         .await?;
     let file = MerchantCredentialsFile::from(created);
     std::fs::create_dir_all(data_dir)?;

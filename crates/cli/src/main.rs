@@ -83,7 +83,8 @@ struct CreateArgs {
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,tower_http=warn,sqlx=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_http=warn,sqlx=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -102,7 +103,10 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let tls = args.tls_cert.zip(args.tls_key).map(|(cert, key)| TlsFiles { cert, key });
+    let tls = args
+        .tls_cert
+        .zip(args.tls_key)
+        .map(|(cert, key)| TlsFiles { cert, key });
     let data_dir = args.storage.data_dir.clone();
     let app = Application::build(ServeConfig {
         storage: args.storage,
@@ -113,11 +117,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     })
     .await?;
     let demo = ensure_demo_merchant(app.engine(), &data_dir).await?;
-    let https = app.https_addr().map(|a| format!("https://{a}")).unwrap_or_default();
+    let https = app
+        .https_addr()
+        .map(|a| format!("https://{a}"))
+        .unwrap_or_default();
     println!("Backflow is serving");
     println!("  HTTP   http://{}", app.http_addr());
-    println!("  HTTPS  {https}  (certificate: {})", data_dir.join("tls-cert.pem").display());
-    println!("Demo merchant (sandbox), credentials in {}:", data_dir.join(DEMO_FILE).display());
+    println!(
+        "  HTTPS  {https}  (certificate: {})",
+        data_dir.join("tls-cert.pem").display()
+    );
+    println!(
+        "Demo merchant (sandbox), credentials in {}:",
+        data_dir.join(DEMO_FILE).display()
+    );
     println!("  clientId          {}", demo.client_id);
     println!("  legacy partner    {}", demo.legacy_partner_id);
     println!("  gateway URL       {https}  (SDK path prefix /ams/sandbox/api)");
@@ -129,10 +142,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 async fn create_merchant(args: CreateArgs) -> anyhow::Result<()> {
     let store = args.storage.open().await?;
-    let engine = Engine::new(store, Arc::new(SystemClock), Box::new(backflow_engine::channels::Simulator));
+    let engine = Engine::new(
+        store,
+        Arc::new(SystemClock),
+        Box::new(backflow_engine::channels::Simulator),
+    );
     let public_key = args
         .public_key
-        .map(|p| std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display())))
+        .map(|p| {
+            std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))
+        })
         .transpose()?;
     let settlement_currency = args
         .settlement_currency

@@ -18,13 +18,17 @@ pub fn install_crypto_provider() {
 /// The generated certificate's files in `data_dir`, created on first use. The
 /// certificate names `localhost` and `127.0.0.1`, so clients can trust it by file.
 pub fn self_signed(data_dir: &Path) -> anyhow::Result<TlsFiles> {
-    let files = TlsFiles { cert: data_dir.join("tls-cert.pem"), key: data_dir.join("tls-key.pem") };
+    let files = TlsFiles {
+        cert: data_dir.join("tls-cert.pem"),
+        key: data_dir.join("tls-key.pem"),
+    };
     if files.cert.exists() && files.key.exists() {
         return Ok(files);
     }
     std::fs::create_dir_all(data_dir)?;
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-        .context("cannot generate a self-signed certificate")?;
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .context("cannot generate a self-signed certificate")?;
     std::fs::write(&files.key, cert.key_pair.serialize_pem())?;
     std::fs::write(&files.cert, cert.cert.pem())?;
     Ok(files)

@@ -6,11 +6,23 @@
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 /// Everything but unreserved characters is escaped, as Python's `quote_plus` does for base64.
-const SIGNATURE_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const SIGNATURE_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// The bytes a signature covers. The body is taken as received, never re-serialised.
-pub fn signed_content(method: &str, path: &str, client_id: &str, time: &str, body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(method.len() + path.len() + client_id.len() + time.len() + body.len() + 4);
+pub fn signed_content(
+    method: &str,
+    path: &str,
+    client_id: &str,
+    time: &str,
+    body: &[u8],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(
+        method.len() + path.len() + client_id.len() + time.len() + body.len() + 4,
+    );
     out.extend_from_slice(method.as_bytes());
     out.push(b' ');
     out.extend_from_slice(path.as_bytes());
@@ -52,7 +64,9 @@ pub fn parse_signature_header(value: &str) -> Result<SignatureHeader, SignatureH
             continue;
         };
         match k.trim() {
-            "algorithm" if v.trim() != "RSA256" => return Err(SignatureHeaderError::Algorithm(v.into())),
+            "algorithm" if v.trim() != "RSA256" => {
+                return Err(SignatureHeaderError::Algorithm(v.into()))
+            }
             "keyVersion" => {
                 key_version = v
                     .trim()
@@ -63,12 +77,18 @@ pub fn parse_signature_header(value: &str) -> Result<SignatureHeader, SignatureH
             _ => {}
         }
     }
-    let encoded = signature.filter(|s| !s.is_empty()).ok_or(SignatureHeaderError::Missing)?;
+    let encoded = signature
+        .filter(|s| !s.is_empty())
+        .ok_or(SignatureHeaderError::Missing)?;
     let decoded = percent_decode_str(encoded)
         .decode_utf8()
         .map_err(|_| SignatureHeaderError::Encoding)?;
-    let signature = crate::decode_signature_base64(&decoded).ok_or(SignatureHeaderError::Encoding)?;
-    Ok(SignatureHeader { key_version, signature })
+    let signature =
+        crate::decode_signature_base64(&decoded).ok_or(SignatureHeaderError::Encoding)?;
+    Ok(SignatureHeader {
+        key_version,
+        signature,
+    })
 }
 
 /// Renders a `signature` header value with the signature URL-encoded.
@@ -94,14 +114,34 @@ mod tests {
         let sig = vec![0xfb, 0xff, 0xbf, 1, 2, 3];
         let h = signature_header(2, &sig);
         assert!(h.contains("%2B") || h.contains("%2F"), "{h}");
-        assert_eq!(parse_signature_header(&h).unwrap(), SignatureHeader { key_version: 2, signature: sig.clone() });
+        assert_eq!(
+            parse_signature_header(&h).unwrap(),
+            SignatureHeader {
+                key_version: 2,
+                signature: sig.clone()
+            }
+        );
         let spaced = h.replace(',', ", ");
         assert_eq!(parse_signature_header(&spaced).unwrap().signature, sig);
         // Lower-case hex escapes (.NET) decode the same; base64 letters are case-sensitive, so only the escapes change here.
-        let lower_hex = h.replace("%2B", "%2b").replace("%2F", "%2f").replace("%3D", "%3d");
+        let lower_hex = h
+            .replace("%2B", "%2b")
+            .replace("%2F", "%2f")
+            .replace("%3D", "%3d");
         assert_eq!(parse_signature_header(&lower_hex).unwrap().signature, sig);
-        assert_eq!(parse_signature_header("algorithm=RSA256,keyVersion=1"), Err(SignatureHeaderError::Missing));
-        assert!(matches!(parse_signature_header("algorithm=RSA512,signature=AA=="), Err(SignatureHeaderError::Algorithm(_))));
-        assert_eq!(parse_signature_header("signature=AQID").unwrap().key_version, 1);
+        assert_eq!(
+            parse_signature_header("algorithm=RSA256,keyVersion=1"),
+            Err(SignatureHeaderError::Missing)
+        );
+        assert!(matches!(
+            parse_signature_header("algorithm=RSA512,signature=AA=="),
+            Err(SignatureHeaderError::Algorithm(_))
+        ));
+        assert_eq!(
+            parse_signature_header("signature=AQID")
+                .unwrap()
+                .key_version,
+            1
+        );
     }
 }

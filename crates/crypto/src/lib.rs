@@ -39,13 +39,19 @@ impl SigningKey {
     /// From a PKCS#8 DER body (what Backflow stores).
     pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, CryptoError> {
         let pair = KeyPair::from_pkcs8(der).map_err(|e| CryptoError::KeyRejected(e.to_string()))?;
-        Ok(Self { pair, rng: SystemRandom::new() })
+        Ok(Self {
+            pair,
+            rng: SystemRandom::new(),
+        })
     }
 
     /// From a PKCS#1 DER body (what the Python SDK takes).
     pub fn from_pkcs1_der(der: &[u8]) -> Result<Self, CryptoError> {
         let pair = KeyPair::from_der(der).map_err(|e| CryptoError::KeyRejected(e.to_string()))?;
-        Ok(Self { pair, rng: SystemRandom::new() })
+        Ok(Self {
+            pair,
+            rng: SystemRandom::new(),
+        })
     }
 
     /// RSASSA-PKCS1-v1_5 with SHA-256.
@@ -83,7 +89,9 @@ impl std::fmt::Debug for VerifyingKey {
 impl VerifyingKey {
     /// From X.509 SubjectPublicKeyInfo DER (or a bare PKCS#1 RSAPublicKey).
     pub fn from_der(der: &[u8]) -> Result<Self, CryptoError> {
-        let parse = |alg| ParsedPublicKey::new(alg, der).map_err(|e| CryptoError::KeyRejected(e.to_string()));
+        let parse = |alg| {
+            ParsedPublicKey::new(alg, der).map_err(|e| CryptoError::KeyRejected(e.to_string()))
+        };
         Ok(Self {
             sha256: parse(&signature::RSA_PKCS1_2048_8192_SHA256)?,
             sha1: parse(&signature::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY)?,
@@ -119,9 +127,14 @@ impl GeneratedKeyPair {
             .map_err(|e| CryptoError::KeyRejected(e.to_string()))?
             .as_ref()
             .to_vec();
-        let pkcs1_der = der::pkcs1_from_pkcs8(&pkcs8_der).ok_or_else(|| CryptoError::KeyRejected("malformed PKCS#8".into()))?;
+        let pkcs1_der = der::pkcs1_from_pkcs8(&pkcs8_der)
+            .ok_or_else(|| CryptoError::KeyRejected("malformed PKCS#8".into()))?;
         let spki_der = SigningKey::from_pkcs8_der(&pkcs8_der)?.public_spki_der()?;
-        Ok(Self { pkcs8_der, pkcs1_der, spki_der })
+        Ok(Self {
+            pkcs8_der,
+            pkcs1_der,
+            spki_der,
+        })
     }
 }
 
@@ -173,9 +186,15 @@ mod tests {
     #[test]
     fn pem_armour_and_spaces_are_tolerated() {
         let keys = GeneratedKeyPair::generate().unwrap();
-        let pem = format!("-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n", b64(&keys.spki_der));
+        let pem = format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            b64(&keys.spki_der)
+        );
         assert!(VerifyingKey::from_base64(&pem).is_ok());
         assert!(VerifyingKey::from_base64("not a key").is_err());
-        assert_eq!(decode_signature_base64("a b="), decode_signature_base64("a+b="));
+        assert_eq!(
+            decode_signature_base64("a b="),
+            decode_signature_base64("a+b=")
+        );
     }
 }

@@ -82,6 +82,9 @@ mod tests {
 
     #[test]
     fn days_add_up() {
-        assert_eq!(Timestamp(0).plus_days(2).millis(), 2 * Timestamp::MS_PER_DAY);
+        assert_eq!(
+            Timestamp(0).plus_days(2).millis(),
+            2 * Timestamp::MS_PER_DAY
+        );
     }
 }

@@ -106,10 +106,7 @@ mod tests {
                 max: 64
             })
         );
-        assert!(matches!(
-            PaymentId::parse(""),
-            Err(IdError::Empty { .. })
-        ));
+        assert!(matches!(PaymentId::parse(""), Err(IdError::Empty { .. })));
         assert!(matches!(
             PaymentId::parse("a\nb"),
             Err(IdError::ControlCharacter { .. })

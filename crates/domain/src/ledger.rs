@@ -76,13 +76,27 @@ pub struct Posting {
 
 impl Posting {
     /// Moves `money` from one account to another.
-    pub fn transfer(kind: PostingKind, reference: impl Into<String>, from: Account, to: Account, money: Money) -> Self {
+    pub fn transfer(
+        kind: PostingKind,
+        reference: impl Into<String>,
+        from: Account,
+        to: Account,
+        money: Money,
+    ) -> Self {
         Self {
             kind,
             reference: reference.into(),
             legs: vec![
-                Leg { account: from, currency: money.currency, amount: -money.minor },
-                Leg { account: to, currency: money.currency, amount: money.minor },
+                Leg {
+                    account: from,
+                    currency: money.currency,
+                    amount: -money.minor,
+                },
+                Leg {
+                    account: to,
+                    currency: money.currency,
+                    amount: money.minor,
+                },
             ],
         }
     }

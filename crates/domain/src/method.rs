@@ -47,8 +47,21 @@ impl MethodCapabilities {
 
 /// Alipay+ wallets: refunds are synchronous.
 pub const ALIPAY_PLUS_WALLETS: &[&str] = &[
-    "ALIPAY_CN", "ALIPAY_HK", "ALIPAY_PLUS", "GCASH", "DANA", "TNG", "KAKAOPAY", "TRUEMONEY",
-    "BOOST", "RABBIT_LINE_PAY", "TOSSPAY", "EASYPAISA", "BKASH", "NAVERPAY", "GRABPAY_MY",
+    "ALIPAY_CN",
+    "ALIPAY_HK",
+    "ALIPAY_PLUS",
+    "GCASH",
+    "DANA",
+    "TNG",
+    "KAKAOPAY",
+    "TRUEMONEY",
+    "BOOST",
+    "RABBIT_LINE_PAY",
+    "TOSSPAY",
+    "EASYPAISA",
+    "BKASH",
+    "NAVERPAY",
+    "GRABPAY_MY",
 ];
 
 /// Acquirers through which card refunds are synchronous.
@@ -104,7 +117,10 @@ mod tests {
             default_capabilities("CARD", Some("2C2P_SG")).completion,
             Completion::Sync
         );
-        assert_eq!(default_capabilities("CARD", None).completion, Completion::Async);
+        assert_eq!(
+            default_capabilities("CARD", None).completion,
+            Completion::Async
+        );
     }
 
     #[test]

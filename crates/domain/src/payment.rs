@@ -108,7 +108,10 @@ impl Payment {
     pub fn capturable(&self) -> i64 {
         let open = self.is_authorization
             && !self.capture_closed
-            && matches!(self.status, PaymentStatus::Authorized | PaymentStatus::Success);
+            && matches!(
+                self.status,
+                PaymentStatus::Authorized | PaymentStatus::Success
+            );
         if open {
             self.amount.minor - self.captured_minor
         } else {

@@ -176,7 +176,11 @@ impl RefundContext<'_> {
 }
 
 /// A repeated `refundRequestId` must carry the same payment, amount and currency.
-pub fn check_repeat(existing: &Refund, payment_id: &PaymentId, amount: Money) -> Result<(), RefundRefused> {
+pub fn check_repeat(
+    existing: &Refund,
+    payment_id: &PaymentId,
+    amount: Money,
+) -> Result<(), RefundRefused> {
     if existing.payment_id == *payment_id && existing.amount == amount {
         Ok(())
     } else {
@@ -218,9 +222,22 @@ mod tests {
         }
     }
 
-    fn check(p: &Payment, outstanding: i64, prior: u32, now: Timestamp, amount: Money) -> Result<(), RefundRefused> {
+    fn check(
+        p: &Payment,
+        outstanding: i64,
+        prior: u32,
+        now: Timestamp,
+        amount: Money,
+    ) -> Result<(), RefundRefused> {
         let caps = default_capabilities(&p.method_type, p.acquirer.as_deref());
-        RefundContext { payment: p, caps: &caps, outstanding_minor: outstanding, prior_refunds: prior, now }.check(amount)
+        RefundContext {
+            payment: p,
+            caps: &caps,
+            outstanding_minor: outstanding,
+            prior_refunds: prior,
+            now,
+        }
+        .check(amount)
     }
 
     #[test]
@@ -236,15 +253,26 @@ mod tests {
 
     #[test]
     fn unpaid_cancelled_and_uncaptured_payments_are_invalid() {
-        for status in [PaymentStatus::Processing, PaymentStatus::Cancelled, PaymentStatus::Fail, PaymentStatus::Authorized] {
+        for status in [
+            PaymentStatus::Processing,
+            PaymentStatus::Cancelled,
+            PaymentStatus::Fail,
+            PaymentStatus::Authorized,
+        ] {
             let mut p = payment("GCASH");
             p.status = status;
-            assert_eq!(check(&p, 0, 0, Timestamp(1), usd(1)), Err(RefundRefused::OrderStatusInvalid));
+            assert_eq!(
+                check(&p, 0, 0, Timestamp(1), usd(1)),
+                Err(RefundRefused::OrderStatusInvalid)
+            );
         }
         let mut card = payment("CARD");
         card.is_authorization = true;
         card.captured_minor = 0;
-        assert_eq!(check(&card, 0, 0, Timestamp(1), usd(1)), Err(RefundRefused::OrderStatusInvalid));
+        assert_eq!(
+            check(&card, 0, 0, Timestamp(1), usd(1)),
+            Err(RefundRefused::OrderStatusInvalid)
+        );
         card.captured_minor = 30;
         assert_eq!(check(&card, 0, 0, Timestamp(1), usd(30)), Ok(()));
         assert_eq!(
@@ -272,10 +300,19 @@ mod tests {
             check(&p, 0, 0, Timestamp(0).plus_days(30), jpy),
             Err(RefundRefused::WindowExceeded { .. })
         ));
-        assert_eq!(check(&p, 0, 0, Timestamp(1), jpy), Err(RefundRefused::CurrencyMismatch));
+        assert_eq!(
+            check(&p, 0, 0, Timestamp(1), jpy),
+            Err(RefundRefused::CurrencyMismatch)
+        );
         let bank = payment("BANK_TRANSFER");
-        assert_eq!(check(&bank, 100, 1, Timestamp(1), usd(500)), Err(RefundRefused::MultipleNotSupported));
-        assert_eq!(check(&bank, 0, 0, Timestamp(1), usd(50)), Err(RefundRefused::PartialNotSupported));
+        assert_eq!(
+            check(&bank, 100, 1, Timestamp(1), usd(500)),
+            Err(RefundRefused::MultipleNotSupported)
+        );
+        assert_eq!(
+            check(&bank, 0, 0, Timestamp(1), usd(50)),
+            Err(RefundRefused::PartialNotSupported)
+        );
         assert_eq!(check(&bank, 0, 0, Timestamp(1), usd(100)), Ok(()));
     }
 
@@ -283,7 +320,10 @@ mod tests {
     fn chargeback_blocks_refunds() {
         let mut p = payment("CARD");
         p.chargeback_pending = true;
-        assert_eq!(check(&p, 0, 0, Timestamp(1), usd(1)), Err(RefundRefused::ChargebackPending));
+        assert_eq!(
+            check(&p, 0, 0, Timestamp(1), usd(1)),
+            Err(RefundRefused::ChargebackPending)
+        );
     }
 
     #[test]
@@ -302,9 +342,15 @@ mod tests {
             finished_at: None,
         };
         assert_eq!(check_repeat(&r, &r.payment_id, usd(10)), Ok(()));
-        assert_eq!(check_repeat(&r, &r.payment_id, usd(11)), Err(RefundRefused::RepeatInconsistent));
+        assert_eq!(
+            check_repeat(&r, &r.payment_id, usd(11)),
+            Err(RefundRefused::RepeatInconsistent)
+        );
         let jpy = Money::new(Currency::parse("JPY").unwrap(), 10);
-        assert_eq!(check_repeat(&r, &r.payment_id, jpy), Err(RefundRefused::RepeatInconsistent));
+        assert_eq!(
+            check_repeat(&r, &r.payment_id, jpy),
+            Err(RefundRefused::RepeatInconsistent)
+        );
     }
 
     proptest! {

@@ -38,7 +38,10 @@ impl Simulator {
 
 impl RefundChannel for Simulator {
     fn submit(&self, payment: &Payment, _refund: &Refund) -> ChannelOutcome {
-        let caps = backflow_domain::method::default_capabilities(&payment.method_type, payment.acquirer.as_deref());
+        let caps = backflow_domain::method::default_capabilities(
+            &payment.method_type,
+            payment.acquirer.as_deref(),
+        );
         Self::outcome_for(&caps)
     }
 }

@@ -24,19 +24,28 @@ impl IdKind {
 }
 
 pub fn new_id(kind: IdKind, now: Timestamp) -> String {
-    format!("{}{}{}", now.compact_date_time(), kind.code(), random_digits(17))
+    format!(
+        "{}{}{}",
+        now.compact_date_time(),
+        kind.code(),
+        random_digits(17)
+    )
 }
 
 pub fn random_digits(n: usize) -> String {
     let mut rng = rand::rng();
-    (0..n).map(|_| char::from(b'0' + rng.random_range(0..10u8))).collect()
+    (0..n)
+        .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
+        .collect()
 }
 
 /// Random lower-case letters and digits, for secrets such as the legacy MD5 key.
 pub fn random_token(n: usize) -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
-    (0..n).map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())])).collect()
+    (0..n)
+        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+        .collect()
 }
 
 #[cfg(test)]

@@ -23,12 +23,20 @@ pub struct KeyRing {
 
 impl KeyRing {
     pub fn new(store: Store) -> Self {
-        Self { store, cache: RwLock::new(HashMap::new()) }
+        Self {
+            store,
+            cache: RwLock::new(HashMap::new()),
+        }
     }
 
     /// The merchant's credentials, from the cache when it has them.
     pub async fn merchant(&self, client_id: &ClientId) -> Result<Arc<MerchantCredentials>> {
-        match self.cache.read().ok().and_then(|c| c.get(client_id).cloned()) {
+        match self
+            .cache
+            .read()
+            .ok()
+            .and_then(|c| c.get(client_id).cloned())
+        {
             Some(creds) => Ok(creds),
             None => self.reload(client_id).await,
         }
@@ -36,7 +44,11 @@ impl KeyRing {
 
     /// The merchant's credentials holding public key `version`. A version the
     /// cache does not know sends it back to the store once, for keys added since.
-    pub async fn with_key_version(&self, client_id: &ClientId, version: u32) -> Result<Arc<MerchantCredentials>> {
+    pub async fn with_key_version(
+        &self,
+        client_id: &ClientId,
+        version: u32,
+    ) -> Result<Arc<MerchantCredentials>> {
         let creds = self.merchant(client_id).await?;
         if creds.public_keys.contains_key(&version) {
             return Ok(creds);
@@ -58,13 +70,20 @@ impl KeyRing {
     }
 
     async fn load(&self, client_id: &ClientId) -> Result<MerchantCredentials> {
-        let keys = self.store.merchant_keys(client_id).await?.ok_or(EngineError::UnknownMerchant)?;
+        let keys = self
+            .store
+            .merchant_keys(client_id)
+            .await?
+            .ok_or(EngineError::UnknownMerchant)?;
         let platform = SigningKey::from_pkcs8_der(&decode_pem_body(&keys.platform_private_key)?)?;
         let public_keys = keys
             .public_keys
             .iter()
             .map(|(v, k)| Ok((*v, VerifyingKey::from_base64(k)?)))
             .collect::<Result<_>>()?;
-        Ok(MerchantCredentials { platform, public_keys })
+        Ok(MerchantCredentials {
+            platform,
+            public_keys,
+        })
     }
 }

@@ -40,7 +40,14 @@ struct Inner {
 impl Engine {
     pub fn new(store: Store, clock: Arc<dyn Clock>, channel: Box<dyn RefundChannel>) -> Self {
         let keys = KeyRing::new(store.clone());
-        Self { inner: Arc::new(Inner { store, clock, channel, keys }) }
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                channel,
+                keys,
+            }),
+        }
     }
 
     pub fn store(&self) -> &Store {

@@ -43,7 +43,11 @@ impl Engine {
         let client_id = match spec.client_id {
             Some(id) => ClientId::parse(id).map_err(|e| EngineError::Invalid(e.to_string()))?,
             None => {
-                let prefix = if spec.sandbox { ClientId::SANDBOX_PREFIX } else { "" };
+                let prefix = if spec.sandbox {
+                    ClientId::SANDBOX_PREFIX
+                } else {
+                    ""
+                };
                 ClientId::parse(format!("{prefix}{}", random_token(16).to_uppercase()))
                     .map_err(|e| EngineError::Invalid(e.to_string()))?
             }
@@ -56,7 +60,10 @@ impl Engine {
             }
             None => {
                 let pair = GeneratedKeyPair::generate()?;
-                (b64(&pair.spki_der), Some((b64(&pair.pkcs1_der), b64(&pair.pkcs8_der))))
+                (
+                    b64(&pair.spki_der),
+                    Some((b64(&pair.pkcs1_der), b64(&pair.pkcs8_der))),
+                )
             }
         };
         let platform = GeneratedKeyPair::generate()?;
@@ -79,7 +86,9 @@ impl Engine {
         )
         .await
         .map_err(|e| match e {
-            backflow_store::StoreError::Duplicate => EngineError::Invalid(format!("client id {client_id} exists already")),
+            backflow_store::StoreError::Duplicate => {
+                EngineError::Invalid(format!("client id {client_id} exists already"))
+            }
             e => e.into(),
         })?;
         tx.commit().await?;

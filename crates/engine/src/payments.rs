@@ -7,7 +7,9 @@ use backflow_domain::ledger;
 use backflow_domain::method::is_card;
 use backflow_domain::payment::{Payment, PaymentStatus, ProductCode};
 use backflow_domain::refund::Refund;
-use backflow_domain::{CaptureId, CaptureRequestId, ClientId, Currency, Money, PaymentId, PaymentRequestId};
+use backflow_domain::{
+    CaptureId, CaptureRequestId, ClientId, Currency, Money, PaymentId, PaymentRequestId,
+};
 use backflow_store::{Capture, PaymentKey, StoreError, Tx};
 
 /// A `pay` request, parsed.
@@ -56,23 +58,33 @@ impl Engine {
 
     async fn try_pay(&self, cmd: &PayCommand) -> Result<Payment> {
         let mut tx = self.store().begin().await?;
-        if let Some(existing) = tx.lock_payment(&cmd.merchant, PaymentKey::RequestId(&cmd.request_id)).await? {
+        if let Some(existing) = tx
+            .lock_payment(&cmd.merchant, PaymentKey::RequestId(&cmd.request_id))
+            .await?
+        {
             return if existing.amount == cmd.amount && existing.method_type == cmd.method_type {
                 Ok(existing)
             } else {
                 Err(EngineError::RepeatInconsistent)
             };
         }
-        let merchant = self.store().merchant(&cmd.merchant).await?.ok_or(EngineError::UnknownMerchant)?;
+        let merchant = self
+            .store()
+            .merchant(&cmd.merchant)
+            .await?
+            .ok_or(EngineError::UnknownMerchant)?;
         let now = self.now();
         let card = is_card(&cmd.method_type);
         let status = match (card, cmd.is_authorization, cmd.product_code) {
             (true, true, _) => PaymentStatus::Authorized,
-            (true, false, _) | (false, _, ProductCode::Agreement | ProductCode::InStore) => PaymentStatus::Success,
+            (true, false, _) | (false, _, ProductCode::Agreement | ProductCode::InStore) => {
+                PaymentStatus::Success
+            }
             (false, _, ProductCode::Cashier) => PaymentStatus::Processing,
         };
         let payment = Payment {
-            id: PaymentId::parse(new_id(IdKind::Payment, now)).map_err(|e| EngineError::Invalid(e.to_string()))?,
+            id: PaymentId::parse(new_id(IdKind::Payment, now))
+                .map_err(|e| EngineError::Invalid(e.to_string()))?,
             merchant: cmd.merchant.clone(),
             request_id: cmd.request_id.clone(),
             amount: cmd.amount,
@@ -94,20 +106,31 @@ impl Engine {
         };
         tx.insert_payment(&payment).await?;
         if status == PaymentStatus::Success {
-            self.post_payment_received(&mut tx, &payment, payment.amount).await?;
+            self.post_payment_received(&mut tx, &payment, payment.amount)
+                .await?;
         }
         tx.commit().await?;
         Ok(payment)
     }
 
-    async fn post_payment_received(&self, tx: &mut Tx, payment: &Payment, money: Money) -> Result<()> {
+    async fn post_payment_received(
+        &self,
+        tx: &mut Tx,
+        payment: &Payment,
+        money: Money,
+    ) -> Result<()> {
         let posting = ledger::payment_received(&payment.merchant, payment.id.as_str(), money);
-        tx.post(&posting, &new_id(IdKind::Posting, self.now()), self.now()).await?;
+        tx.post(&posting, &new_id(IdKind::Posting, self.now()), self.now())
+            .await?;
         Ok(())
     }
 
     /// The buyer pays on the sandbox checkout page.
-    pub async fn complete_checkout(&self, merchant: &ClientId, payment_id: &PaymentId) -> Result<Payment> {
+    pub async fn complete_checkout(
+        &self,
+        merchant: &ClientId,
+        payment_id: &PaymentId,
+    ) -> Result<Payment> {
         let mut tx = self.store().begin().await?;
         let mut payment = tx
             .lock_payment(merchant, PaymentKey::Id(payment_id))
@@ -121,7 +144,8 @@ impl Engine {
         payment.status = PaymentStatus::Success;
         payment.paid_at = Some(self.now());
         tx.update_payment(&payment).await?;
-        self.post_payment_received(&mut tx, &payment, payment.amount).await?;
+        self.post_payment_received(&mut tx, &payment, payment.amount)
+            .await?;
         tx.commit().await?;
         Ok(payment)
     }
@@ -133,7 +157,10 @@ impl Engine {
             .lock_payment(&cmd.merchant, PaymentKey::Id(&cmd.payment_id))
             .await?
             .ok_or(EngineError::PaymentNotFound)?;
-        if let Some(existing) = tx.capture_by_request_id(&cmd.merchant, &cmd.request_id).await? {
+        if let Some(existing) = tx
+            .capture_by_request_id(&cmd.merchant, &cmd.request_id)
+            .await?
+        {
             return if existing.payment_id == cmd.payment_id && existing.amount == cmd.amount {
                 Ok((payment, existing))
             } else {
@@ -152,7 +179,8 @@ impl Engine {
         }
         let now = self.now();
         let capture = Capture {
-            id: CaptureId::parse(new_id(IdKind::Capture, now)).map_err(|e| EngineError::Invalid(e.to_string()))?,
+            id: CaptureId::parse(new_id(IdKind::Capture, now))
+                .map_err(|e| EngineError::Invalid(e.to_string()))?,
             request_id: cmd.request_id.clone(),
             payment_id: payment.id.clone(),
             amount: cmd.amount,
@@ -164,7 +192,8 @@ impl Engine {
         payment.paid_at = payment.paid_at.or(Some(now));
         tx.update_payment(&payment).await?;
         tx.insert_capture(&cmd.merchant, &capture).await?;
-        self.post_payment_received(&mut tx, &payment, cmd.amount).await?;
+        self.post_payment_received(&mut tx, &payment, cmd.amount)
+            .await?;
         tx.commit().await?;
         Ok((payment, capture))
     }
@@ -172,7 +201,10 @@ impl Engine {
     /// Cancels a payment that has not been paid or captured. Cancelling twice is not an error.
     pub async fn cancel(&self, merchant: &ClientId, key: PaymentKey<'_>) -> Result<Payment> {
         let mut tx = self.store().begin().await?;
-        let mut payment = tx.lock_payment(merchant, key).await?.ok_or(EngineError::PaymentNotFound)?;
+        let mut payment = tx
+            .lock_payment(merchant, key)
+            .await?
+            .ok_or(EngineError::PaymentNotFound)?;
         match payment.status {
             PaymentStatus::Cancelled => return Ok(payment),
             PaymentStatus::Processing | PaymentStatus::Authorized => {}
@@ -184,11 +216,22 @@ impl Engine {
         Ok(payment)
     }
 
-    pub async fn inquire_payment(&self, merchant: &ClientId, key: PaymentKey<'_>) -> Result<PaymentDetails> {
+    pub async fn inquire_payment(
+        &self,
+        merchant: &ClientId,
+        key: PaymentKey<'_>,
+    ) -> Result<PaymentDetails> {
         let store = self.store();
-        let payment = store.payment(merchant, key).await?.ok_or(EngineError::PaymentNotFound)?;
+        let payment = store
+            .payment(merchant, key)
+            .await?
+            .ok_or(EngineError::PaymentNotFound)?;
         let captures = store.captures_of(&payment.id).await?;
         let refunds = store.refunds_of(&payment.id).await?;
-        Ok(PaymentDetails { payment, captures, refunds })
+        Ok(PaymentDetails {
+            payment,
+            captures,
+            refunds,
+        })
     }
 }

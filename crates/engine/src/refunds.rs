@@ -34,8 +34,13 @@ impl Engine {
     async fn try_refund(&self, cmd: &RefundCommand) -> Result<Refund> {
         let mut tx = self.store().begin().await?;
         // Lock first: a repeat of a request that is still being written waits for it.
-        let payment = tx.lock_payment(&cmd.merchant, PaymentKey::Id(&cmd.payment_id)).await?;
-        if let Some(existing) = tx.refund(&cmd.merchant, RefundKey::RequestId(&cmd.request_id)).await? {
+        let payment = tx
+            .lock_payment(&cmd.merchant, PaymentKey::Id(&cmd.payment_id))
+            .await?;
+        if let Some(existing) = tx
+            .refund(&cmd.merchant, RefundKey::RequestId(&cmd.request_id))
+            .await?
+        {
             check_repeat(&existing, &cmd.payment_id, cmd.amount)?;
             return Ok(existing);
         }
@@ -53,7 +58,8 @@ impl Engine {
         .check(cmd.amount)?;
 
         let mut refund = Refund {
-            id: RefundId::parse(new_id(IdKind::Refund, now)).map_err(|e| EngineError::Invalid(e.to_string()))?,
+            id: RefundId::parse(new_id(IdKind::Refund, now))
+                .map_err(|e| EngineError::Invalid(e.to_string()))?,
             merchant: cmd.merchant.clone(),
             request_id: cmd.request_id.clone(),
             payment_id: payment.id.clone(),
@@ -69,7 +75,11 @@ impl Engine {
             ChannelOutcome::Succeeded => {
                 refund.status = RefundStatus::Success;
                 refund.finished_at = Some(now);
-                Some(ledger::refund_paid(&refund.merchant, refund.id.as_str(), refund.amount))
+                Some(ledger::refund_paid(
+                    &refund.merchant,
+                    refund.id.as_str(),
+                    refund.amount,
+                ))
             }
             ChannelOutcome::Failed { reason } => {
                 refund.status = RefundStatus::Fail;
@@ -77,13 +87,21 @@ impl Engine {
                 refund.finished_at = Some(now);
                 None
             }
-            ChannelOutcome::Pending => Some(ledger::refund_reserved(&refund.merchant, refund.id.as_str(), refund.amount)),
+            ChannelOutcome::Pending => Some(ledger::refund_reserved(
+                &refund.merchant,
+                refund.id.as_str(),
+                refund.amount,
+            )),
         };
         if let Some(posting) = posting {
-            tx.post(&posting, &new_id(IdKind::Posting, now), now).await.map_err(|e| match e {
-                StoreError::BelowFloor { .. } => EngineError::RefundRefused(RefundRefused::BalanceNotEnough),
-                e => e.into(),
-            })?;
+            tx.post(&posting, &new_id(IdKind::Posting, now), now)
+                .await
+                .map_err(|e| match e {
+                    StoreError::BelowFloor { .. } => {
+                        EngineError::RefundRefused(RefundRefused::BalanceNotEnough)
+                    }
+                    e => e.into(),
+                })?;
         }
         tx.insert_refund(&refund).await?;
         tx.commit().await?;
@@ -91,6 +109,9 @@ impl Engine {
     }
 
     pub async fn inquire_refund(&self, merchant: &ClientId, key: RefundKey<'_>) -> Result<Refund> {
-        self.store().refund(merchant, key).await?.ok_or(EngineError::RefundNotFound)
+        self.store()
+            .refund(merchant, key)
+            .await?
+            .ok_or(EngineError::RefundNotFound)
     }
 }

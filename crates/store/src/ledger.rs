@@ -19,25 +19,64 @@ pub enum LedgerBreach {
     /// The legs of all postings in a currency do not sum to zero.
     Unbalanced { currency: String, sum: i64 },
     /// A stored balance differs from the sum of its legs.
-    BalanceDrift { account: String, currency: String, stored: i64, legs: i64 },
+    BalanceDrift {
+        account: String,
+        currency: String,
+        stored: i64,
+        legs: i64,
+    },
     /// A balance is below its floor.
-    BelowFloor { account: String, currency: String, balance: i64, floor: i64 },
+    BelowFloor {
+        account: String,
+        currency: String,
+        balance: i64,
+        floor: i64,
+    },
     /// A payment's live refunds exceed what it paid or captured.
-    OverRefunded { payment_id: String, refunded: i64, refundable: i64 },
+    OverRefunded {
+        payment_id: String,
+        refunded: i64,
+        refundable: i64,
+    },
 }
 
 impl std::fmt::Display for LedgerBreach {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Unbalanced { currency, sum } => write!(f, "legs in {currency} sum to {sum}, not 0"),
-            Self::BalanceDrift { account, currency, stored, legs } => {
-                write!(f, "{account} {currency}: balance {stored} but its legs sum to {legs}")
+            Self::Unbalanced { currency, sum } => {
+                write!(f, "legs in {currency} sum to {sum}, not 0")
             }
-            Self::BelowFloor { account, currency, balance, floor } => {
-                write!(f, "{account} {currency}: balance {balance} is below its floor {floor}")
+            Self::BalanceDrift {
+                account,
+                currency,
+                stored,
+                legs,
+            } => {
+                write!(
+                    f,
+                    "{account} {currency}: balance {stored} but its legs sum to {legs}"
+                )
             }
-            Self::OverRefunded { payment_id, refunded, refundable } => {
-                write!(f, "payment {payment_id}: refunds {refunded} exceed {refundable}")
+            Self::BelowFloor {
+                account,
+                currency,
+                balance,
+                floor,
+            } => {
+                write!(
+                    f,
+                    "{account} {currency}: balance {balance} is below its floor {floor}"
+                )
+            }
+            Self::OverRefunded {
+                payment_id,
+                refunded,
+                refundable,
+            } => {
+                write!(
+                    f,
+                    "payment {payment_id}: refunds {refunded} exceed {refundable}"
+                )
             }
         }
     }
@@ -47,7 +86,12 @@ impl Tx {
     /// Applies a balanced posting. A debit that would take a floored account
     /// below its floor fails with [`StoreError::BelowFloor`] and changes nothing
     /// that the caller does not roll back.
-    pub async fn post(&mut self, posting: &Posting, posting_id: &str, now: Timestamp) -> Result<()> {
+    pub async fn post(
+        &mut self,
+        posting: &Posting,
+        posting_id: &str,
+        now: Timestamp,
+    ) -> Result<()> {
         assert!(posting.is_balanced(), "unbalanced posting {posting:?}");
         sqlx::query("INSERT INTO ledger_postings (posting_id, kind, reference, created_at) VALUES ($1, $2, $3, $4)")
             .bind(posting_id)
@@ -84,12 +128,14 @@ impl Tx {
             if updated == 1 {
                 continue;
             }
-            let exists = sqlx::query("SELECT 1 AS one FROM ledger_balances WHERE account = $1 AND currency = $2")
-                .bind(&account)
-                .bind(currency)
-                .fetch_optional(self.conn())
-                .await?
-                .is_some();
+            let exists = sqlx::query(
+                "SELECT 1 AS one FROM ledger_balances WHERE account = $1 AND currency = $2",
+            )
+            .bind(&account)
+            .bind(currency)
+            .fetch_optional(self.conn())
+            .await?
+            .is_some();
             let floor = leg.account.is_merchant().then_some(0i64);
             if exists || floor.is_some_and(|f| leg.amount < f) {
                 return Err(StoreError::BelowFloor { account });
@@ -135,7 +181,10 @@ impl Store {
         .fetch_all(self.read())
         .await?;
         for r in &sums {
-            breaches.push(LedgerBreach::Unbalanced { currency: get_str(r, "currency")?, sum: get_i64(r, "total")? });
+            breaches.push(LedgerBreach::Unbalanced {
+                currency: get_str(r, "currency")?,
+                sum: get_i64(r, "total")?,
+            });
         }
         let drift = sqlx::query(
             "SELECT b.account, b.currency, b.balance, CAST(COALESCE(SUM(l.amount), 0) AS BIGINT) AS legs \

@@ -81,17 +81,29 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let store = if url.starts_with("sqlite:") {
-            let url = if url.contains('?') { url.to_owned() } else { format!("{url}?mode=rwc") };
+            let url = if url.contains('?') {
+                url.to_owned()
+            } else {
+                format!("{url}?mode=rwc")
+            };
             let writer = sqlite_pool(&url, 1).await?;
             let reader = sqlite_pool(&url, 4).await?;
-            Self { backend: Backend::Sqlite, writer, reader }
+            Self {
+                backend: Backend::Sqlite,
+                writer,
+                reader,
+            }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = AnyPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect(url)
                 .await?;
-            Self { backend: Backend::Postgres, writer: pool.clone(), reader: pool }
+            Self {
+                backend: Backend::Postgres,
+                writer: pool.clone(),
+                reader: pool,
+            }
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
         };
@@ -111,7 +123,10 @@ impl Store {
             Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.writer.begin().await?,
         };
-        Ok(Tx { tx, backend: self.backend })
+        Ok(Tx {
+            tx,
+            backend: self.backend,
+        })
     }
 
     /// A connection for reads that need no lock.

@@ -40,25 +40,30 @@ const MERCHANT_COLUMNS: &str =
 
 impl Store {
     pub async fn merchant(&self, client_id: &ClientId) -> Result<Option<Merchant>> {
-        let row = sqlx::query(&format!("SELECT {MERCHANT_COLUMNS} FROM merchants WHERE client_id = $1"))
-            .bind(client_id.as_str())
-            .fetch_optional(self.read())
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {MERCHANT_COLUMNS} FROM merchants WHERE client_id = $1"
+        ))
+        .bind(client_id.as_str())
+        .fetch_optional(self.read())
+        .await?;
         row.as_ref().map(merchant_from_row).transpose()
     }
 
     pub async fn merchants(&self) -> Result<Vec<Merchant>> {
-        let rows = sqlx::query(&format!("SELECT {MERCHANT_COLUMNS} FROM merchants ORDER BY created_at"))
-            .fetch_all(self.read())
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {MERCHANT_COLUMNS} FROM merchants ORDER BY created_at"
+        ))
+        .fetch_all(self.read())
+        .await?;
         rows.iter().map(merchant_from_row).collect()
     }
 
     pub async fn merchant_keys(&self, client_id: &ClientId) -> Result<Option<MerchantKeys>> {
-        let Some(platform) = sqlx::query("SELECT platform_private_key FROM merchants WHERE client_id = $1")
-            .bind(client_id.as_str())
-            .fetch_optional(self.read())
-            .await?
+        let Some(platform) =
+            sqlx::query("SELECT platform_private_key FROM merchants WHERE client_id = $1")
+                .bind(client_id.as_str())
+                .fetch_optional(self.read())
+                .await?
         else {
             return Ok(None);
         };
@@ -68,7 +73,12 @@ impl Store {
             .await?;
         let public_keys = rows
             .iter()
-            .map(|r| Ok((u32::try_from(get_i64(r, "key_version")?).map_err(corrupt)?, get_str(r, "public_key")?)))
+            .map(|r| {
+                Ok((
+                    u32::try_from(get_i64(r, "key_version")?).map_err(corrupt)?,
+                    get_str(r, "public_key")?,
+                ))
+            })
             .collect::<Result<_>>()?;
         Ok(Some(MerchantKeys {
             platform_private_key: get_str(&platform, "platform_private_key")?,
@@ -103,10 +113,17 @@ impl Tx {
         .bind(now.millis())
         .execute(self.conn())
         .await?;
-        self.insert_public_key(&m.client_id, 1, &new.public_key, now).await
+        self.insert_public_key(&m.client_id, 1, &new.public_key, now)
+            .await
     }
 
-    pub async fn insert_public_key(&mut self, client_id: &ClientId, version: u32, key: &str, now: Timestamp) -> Result<()> {
+    pub async fn insert_public_key(
+        &mut self,
+        client_id: &ClientId,
+        version: u32,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<()> {
         sqlx::query("INSERT INTO merchant_keys (client_id, key_version, public_key, created_at) VALUES ($1, $2, $3, $4)")
             .bind(client_id.as_str())
             .bind(i64::from(version))

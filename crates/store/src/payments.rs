@@ -2,7 +2,9 @@
 
 use crate::{corrupt, get_i64, get_opt_i64, get_opt_str, get_str, Result, Store, Tx};
 use backflow_domain::payment::{Payment, PaymentStatus, ProductCode};
-use backflow_domain::{CaptureId, CaptureRequestId, ClientId, Currency, Money, PaymentId, PaymentRequestId, Timestamp};
+use backflow_domain::{
+    CaptureId, CaptureRequestId, ClientId, Currency, Money, PaymentId, PaymentRequestId, Timestamp,
+};
 use sqlx::any::AnyRow;
 use sqlx::Executor;
 
@@ -17,7 +19,8 @@ fn payment_from_row(row: &AnyRow) -> Result<Payment> {
     Ok(Payment {
         id: PaymentId::parse(get_str(row, "payment_id")?).map_err(corrupt)?,
         merchant: ClientId::parse(get_str(row, "client_id")?).map_err(corrupt)?,
-        request_id: PaymentRequestId::parse(get_str(row, "payment_request_id")?).map_err(corrupt)?,
+        request_id: PaymentRequestId::parse(get_str(row, "payment_request_id")?)
+            .map_err(corrupt)?,
         amount: Money::new(currency, get_i64(row, "amount")?),
         method_type: get_str(row, "method_type")?,
         product_code: ProductCode::parse(&product).ok_or_else(|| corrupt(product))?,
@@ -25,7 +28,8 @@ fn payment_from_row(row: &AnyRow) -> Result<Payment> {
         is_authorization: get_i64(row, "is_authorization")? != 0,
         captured_minor: get_i64(row, "captured")?,
         capture_closed: get_i64(row, "capture_closed")? != 0,
-        settlement_currency: Currency::parse(&get_str(row, "settlement_currency")?).map_err(corrupt)?,
+        settlement_currency: Currency::parse(&get_str(row, "settlement_currency")?)
+            .map_err(corrupt)?,
         acquirer: get_opt_str(row, "acquirer")?,
         chargeback_pending: get_i64(row, "chargeback_pending")? != 0,
         notify_url: get_opt_str(row, "notify_url")?,
@@ -41,7 +45,12 @@ pub enum PaymentKey<'a> {
     RequestId(&'a PaymentRequestId),
 }
 
-async fn fetch_payment<'e, E>(e: E, merchant: &ClientId, key: PaymentKey<'_>, lock: &str) -> Result<Option<Payment>>
+async fn fetch_payment<'e, E>(
+    e: E,
+    merchant: &ClientId,
+    key: PaymentKey<'_>,
+    lock: &str,
+) -> Result<Option<Payment>>
 where
     E: Executor<'e, Database = sqlx::Any>,
 {
@@ -49,8 +58,14 @@ where
         PaymentKey::Id(id) => ("payment_id", id.as_str()),
         PaymentKey::RequestId(id) => ("payment_request_id", id.as_str()),
     };
-    let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE client_id = $1 AND {column} = $2{lock}");
-    let row = sqlx::query(&sql).bind(merchant.as_str()).bind(value).fetch_optional(e).await?;
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE client_id = $1 AND {column} = $2{lock}"
+    );
+    let row = sqlx::query(&sql)
+        .bind(merchant.as_str())
+        .bind(value)
+        .fetch_optional(e)
+        .await?;
     row.as_ref().map(payment_from_row).transpose()
 }
 
@@ -68,25 +83,33 @@ fn capture_from_row(row: &AnyRow) -> Result<Capture> {
     let currency = Currency::parse(&get_str(row, "currency")?).map_err(corrupt)?;
     Ok(Capture {
         id: CaptureId::parse(get_str(row, "capture_id")?).map_err(corrupt)?,
-        request_id: CaptureRequestId::parse(get_str(row, "capture_request_id")?).map_err(corrupt)?,
+        request_id: CaptureRequestId::parse(get_str(row, "capture_request_id")?)
+            .map_err(corrupt)?,
         payment_id: PaymentId::parse(get_str(row, "payment_id")?).map_err(corrupt)?,
         amount: Money::new(currency, get_i64(row, "amount")?),
         created_at: Timestamp(get_i64(row, "created_at")?),
     })
 }
 
-const CAPTURE_COLUMNS: &str = "capture_id, capture_request_id, payment_id, currency, amount, created_at";
+const CAPTURE_COLUMNS: &str =
+    "capture_id, capture_request_id, payment_id, currency, amount, created_at";
 
 impl Store {
-    pub async fn payment(&self, merchant: &ClientId, key: PaymentKey<'_>) -> Result<Option<Payment>> {
+    pub async fn payment(
+        &self,
+        merchant: &ClientId,
+        key: PaymentKey<'_>,
+    ) -> Result<Option<Payment>> {
         fetch_payment(self.read(), merchant, key, "").await
     }
 
     pub async fn captures_of(&self, payment: &PaymentId) -> Result<Vec<Capture>> {
-        let rows = sqlx::query(&format!("SELECT {CAPTURE_COLUMNS} FROM captures WHERE payment_id = $1 ORDER BY created_at"))
-            .bind(payment.as_str())
-            .fetch_all(self.read())
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {CAPTURE_COLUMNS} FROM captures WHERE payment_id = $1 ORDER BY created_at"
+        ))
+        .bind(payment.as_str())
+        .fetch_all(self.read())
+        .await?;
         rows.iter().map(capture_from_row).collect()
     }
 }
@@ -94,7 +117,11 @@ impl Store {
 impl Tx {
     /// Reads a payment and holds it until the transaction ends, so that
     /// refunds and captures of one payment never interleave.
-    pub async fn lock_payment(&mut self, merchant: &ClientId, key: PaymentKey<'_>) -> Result<Option<Payment>> {
+    pub async fn lock_payment(
+        &mut self,
+        merchant: &ClientId,
+        key: PaymentKey<'_>,
+    ) -> Result<Option<Payment>> {
         let lock = self.backend.lock_clause();
         fetch_payment(self.conn(), merchant, key, lock).await
     }
@@ -156,7 +183,11 @@ impl Tx {
         Ok(())
     }
 
-    pub async fn capture_by_request_id(&mut self, merchant: &ClientId, id: &CaptureRequestId) -> Result<Option<Capture>> {
+    pub async fn capture_by_request_id(
+        &mut self,
+        merchant: &ClientId,
+        id: &CaptureRequestId,
+    ) -> Result<Option<Capture>> {
         let row = sqlx::query(&format!(
             "SELECT {CAPTURE_COLUMNS} FROM captures WHERE client_id = $1 AND capture_request_id = $2"
         ))

@@ -6,7 +6,8 @@ use backflow_domain::{ClientId, Currency, Money, PaymentId, RefundId, RefundRequ
 use sqlx::any::AnyRow;
 use sqlx::Executor;
 
-const REFUND_COLUMNS: &str = "refund_id, client_id, refund_request_id, payment_id, currency, amount, status, \
+const REFUND_COLUMNS: &str =
+    "refund_id, client_id, refund_request_id, payment_id, currency, amount, status, \
     reason, notify_url, failure, created_at, finished_at";
 
 fn refund_from_row(row: &AnyRow) -> Result<Refund> {
@@ -34,7 +35,11 @@ pub enum RefundKey<'a> {
     RequestId(&'a RefundRequestId),
 }
 
-async fn fetch_refund<'e, E>(e: E, merchant: &ClientId, key: RefundKey<'_>) -> Result<Option<Refund>>
+async fn fetch_refund<'e, E>(
+    e: E,
+    merchant: &ClientId,
+    key: RefundKey<'_>,
+) -> Result<Option<Refund>>
 where
     E: Executor<'e, Database = sqlx::Any>,
 {
@@ -42,8 +47,13 @@ where
         RefundKey::Id(id) => ("refund_id", id.as_str()),
         RefundKey::RequestId(id) => ("refund_request_id", id.as_str()),
     };
-    let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE client_id = $1 AND {column} = $2");
-    let row = sqlx::query(&sql).bind(merchant.as_str()).bind(value).fetch_optional(e).await?;
+    let sql =
+        format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE client_id = $1 AND {column} = $2");
+    let row = sqlx::query(&sql)
+        .bind(merchant.as_str())
+        .bind(value)
+        .fetch_optional(e)
+        .await?;
     row.as_ref().map(refund_from_row).transpose()
 }
 
@@ -62,16 +72,22 @@ impl Store {
     }
 
     pub async fn refunds_of(&self, payment: &PaymentId) -> Result<Vec<Refund>> {
-        let rows = sqlx::query(&format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = $1 ORDER BY created_at"))
-            .bind(payment.as_str())
-            .fetch_all(self.read())
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = $1 ORDER BY created_at"
+        ))
+        .bind(payment.as_str())
+        .fetch_all(self.read())
+        .await?;
         rows.iter().map(refund_from_row).collect()
     }
 }
 
 impl Tx {
-    pub async fn refund(&mut self, merchant: &ClientId, key: RefundKey<'_>) -> Result<Option<Refund>> {
+    pub async fn refund(
+        &mut self,
+        merchant: &ClientId,
+        key: RefundKey<'_>,
+    ) -> Result<Option<Refund>> {
         fetch_refund(self.conn(), merchant, key).await
     }
 

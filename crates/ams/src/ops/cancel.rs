@@ -9,7 +9,11 @@ use serde_json::{json, Value};
 
 pub async fn handle(call: &Call<'_>, body: &[u8]) -> Result<Value, AmsResult> {
     let name = parse_body::<PaymentRef>(body)?.parse()?;
-    let payment = call.engine.cancel(&call.merchant, name.key()).await.map_err(engine_error)?;
+    let payment = call
+        .engine
+        .cancel(&call.merchant, name.key())
+        .await
+        .map_err(engine_error)?;
     Ok(json!({
         "result": AmsResult::success(),
         "paymentId": payment.id.as_str(),

@@ -38,14 +38,20 @@ impl PaymentRef {
         match (self.payment_id, self.payment_request_id) {
             (Some(pid), _) => Ok(PaymentName::Id(id(PaymentId::parse, pid)?)),
             (None, Some(rid)) => Ok(PaymentName::RequestId(id(PaymentRequestId::parse, rid)?)),
-            (None, None) => Err(AmsResult::param_illegal("paymentId or paymentRequestId is required.")),
+            (None, None) => Err(AmsResult::param_illegal(
+                "paymentId or paymentRequestId is required.",
+            )),
         }
     }
 }
 
 pub async fn handle(call: &Call<'_>, body: &[u8]) -> Result<Value, AmsResult> {
     let name = parse_body::<PaymentRef>(body)?.parse()?;
-    let details = call.engine.inquire_payment(&call.merchant, name.key()).await.map_err(engine_error)?;
+    let details = call
+        .engine
+        .inquire_payment(&call.merchant, name.key())
+        .await
+        .map_err(engine_error)?;
     let p = &details.payment;
     let status = match p.status {
         // An authorisation is a successful payment whose funds wait for capture.
@@ -56,10 +62,24 @@ pub async fn handle(call: &Call<'_>, body: &[u8]) -> Result<Value, AmsResult> {
     };
     let mut transactions = Vec::new();
     if p.is_authorization {
-        transactions.push(transaction("AUTHORIZATION", "SUCCESS", p.request_id.as_str(), p.id.as_str(), p.amount.into(), p.created_at));
+        transactions.push(transaction(
+            "AUTHORIZATION",
+            "SUCCESS",
+            p.request_id.as_str(),
+            p.id.as_str(),
+            p.amount.into(),
+            p.created_at,
+        ));
     }
     for c in &details.captures {
-        transactions.push(transaction("CAPTURE", "SUCCESS", c.request_id.as_str(), c.id.as_str(), c.amount.into(), c.created_at));
+        transactions.push(transaction(
+            "CAPTURE",
+            "SUCCESS",
+            c.request_id.as_str(),
+            c.id.as_str(),
+            c.amount.into(),
+            c.created_at,
+        ));
     }
     for r in &details.refunds {
         let status = match r.status {
@@ -67,7 +87,14 @@ pub async fn handle(call: &Call<'_>, body: &[u8]) -> Result<Value, AmsResult> {
             RefundStatus::Fail => "FAIL",
             RefundStatus::Processing | RefundStatus::WaitingFunds => "PROCESSING",
         };
-        transactions.push(transaction("REFUND", status, r.request_id.as_str(), r.id.as_str(), r.amount.into(), r.finished_at.unwrap_or(r.created_at)));
+        transactions.push(transaction(
+            "REFUND",
+            status,
+            r.request_id.as_str(),
+            r.id.as_str(),
+            r.amount.into(),
+            r.finished_at.unwrap_or(r.created_at),
+        ));
     }
     let mut v = json!({
         "result": AmsResult::success(),
@@ -85,7 +112,14 @@ pub async fn handle(call: &Call<'_>, body: &[u8]) -> Result<Value, AmsResult> {
     Ok(v)
 }
 
-fn transaction(kind: &str, status: &str, request_id: &str, id: &str, amount: WireAmount, at: backflow_domain::Timestamp) -> Value {
+fn transaction(
+    kind: &str,
+    status: &str,
+    request_id: &str,
+    id: &str,
+    amount: WireAmount,
+    at: backflow_domain::Timestamp,
+) -> Value {
     json!({
         "transactionType": kind,
         "transactionStatus": status,

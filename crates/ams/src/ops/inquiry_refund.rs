@@ -25,13 +25,21 @@ pub async fn handle(call: &Call<'_>, body: &[u8]) -> Result<Value, AmsResult> {
     let refund = match (req.refund_id, req.refund_request_id) {
         (Some(rid), _) => {
             let rid = id(RefundId::parse, rid)?;
-            call.engine.inquire_refund(&call.merchant, RefundKey::Id(&rid)).await
+            call.engine
+                .inquire_refund(&call.merchant, RefundKey::Id(&rid))
+                .await
         }
         (None, Some(rrid)) => {
             let rrid = id(RefundRequestId::parse, rrid)?;
-            call.engine.inquire_refund(&call.merchant, RefundKey::RequestId(&rrid)).await
+            call.engine
+                .inquire_refund(&call.merchant, RefundKey::RequestId(&rrid))
+                .await
         }
-        (None, None) => return Err(AmsResult::param_illegal("refundId or refundRequestId is required.")),
+        (None, None) => {
+            return Err(AmsResult::param_illegal(
+                "refundId or refundRequestId is required.",
+            ))
+        }
     }
     .map_err(engine_error)?;
     let status = match refund.status {

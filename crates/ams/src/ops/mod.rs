@@ -15,12 +15,18 @@ use backflow_domain::Money;
 fn amount(field: &str, wire: &WireAmount) -> Result<Money, AmsResult> {
     wire.parse(field).map_err(|e| match e {
         AmountError::Illegal(r) => r,
-        AmountError::Currency => AmsResult::failed("CURRENCY_NOT_SUPPORT", format!("{field}.currency is not supported.")),
+        AmountError::Currency => AmsResult::failed(
+            "CURRENCY_NOT_SUPPORT",
+            format!("{field}.currency is not supported."),
+        ),
     })
 }
 
 /// Parses an identifier field into its domain type.
-fn id<T>(parse: impl FnOnce(String) -> Result<T, backflow_domain::ids::IdError>, value: String) -> Result<T, AmsResult> {
+fn id<T>(
+    parse: impl FnOnce(String) -> Result<T, backflow_domain::ids::IdError>,
+    value: String,
+) -> Result<T, AmsResult> {
     parse(value).map_err(|e| AmsResult::param_illegal(e.to_string()))
 }
 

@@ -44,22 +44,36 @@ struct PaymentFactor {
 
 pub async fn handle(call: &Call<'_>, body: &[u8]) -> Result<Value, AmsResult> {
     let req: Request = parse_body(body)?;
-    let product_code = ProductCode::parse(&req.product_code)
-        .ok_or_else(|| AmsResult::param_illegal(format!("productCode {:?} is not supported.", req.product_code)))?;
+    let product_code = ProductCode::parse(&req.product_code).ok_or_else(|| {
+        AmsResult::param_illegal(format!(
+            "productCode {:?} is not supported.",
+            req.product_code
+        ))
+    })?;
     let request_id = id(PaymentRequestId::parse, req.payment_request_id)?;
     let method_type = req.payment_method.payment_method_type;
     if method_type.is_empty() || method_type.len() > 64 {
-        return Err(AmsResult::param_illegal("paymentMethod.paymentMethodType is required."));
+        return Err(AmsResult::param_illegal(
+            "paymentMethod.paymentMethodType is required.",
+        ));
     }
     check_notify_url("paymentNotifyUrl", req.payment_notify_url.as_deref())?;
-    check_len("paymentRedirectUrl", req.payment_redirect_url.as_deref(), 2048)?;
+    check_len(
+        "paymentRedirectUrl",
+        req.payment_redirect_url.as_deref(),
+        2048,
+    )?;
     let amount = amount("paymentAmount", &req.payment_amount)?;
     let settlement_currency = req
         .settlement_strategy
         .and_then(|s| s.settlement_currency)
         .map(|c| {
-            Currency::parse(&c)
-                .map_err(|_| AmsResult::failed("CURRENCY_NOT_SUPPORT", "settlementStrategy.settlementCurrency is not supported."))
+            Currency::parse(&c).map_err(|_| {
+                AmsResult::failed(
+                    "CURRENCY_NOT_SUPPORT",
+                    "settlementStrategy.settlementCurrency is not supported.",
+                )
+            })
         })
         .transpose()?;
     let payment = call
@@ -70,7 +84,10 @@ pub async fn handle(call: &Call<'_>, body: &[u8]) -> Result<Value, AmsResult> {
             amount,
             method_type,
             product_code,
-            is_authorization: req.payment_factor.and_then(|f| f.is_authorization).unwrap_or(false),
+            is_authorization: req
+                .payment_factor
+                .and_then(|f| f.is_authorization)
+                .unwrap_or(false),
             settlement_currency,
             notify_url: req.payment_notify_url,
         })
@@ -82,10 +99,14 @@ pub async fn handle(call: &Call<'_>, body: &[u8]) -> Result<Value, AmsResult> {
 fn render(call: &Call<'_>, p: &Payment) -> Value {
     let result = match p.status {
         PaymentStatus::Success | PaymentStatus::Authorized => AmsResult::success(),
-        PaymentStatus::Processing => {
-            AmsResult::new("PAYMENT_IN_PROCESS", ResultStatus::U, "The payment is waiting for the buyer.")
+        PaymentStatus::Processing => AmsResult::new(
+            "PAYMENT_IN_PROCESS",
+            ResultStatus::U,
+            "The payment is waiting for the buyer.",
+        ),
+        PaymentStatus::Cancelled => {
+            AmsResult::failed("ORDER_IS_CLOSED", "The payment was cancelled.")
         }
-        PaymentStatus::Cancelled => AmsResult::failed("ORDER_IS_CLOSED", "The payment was cancelled."),
         PaymentStatus::Fail => AmsResult::failed("PROCESS_FAIL", "The payment failed."),
     };
     let mut v = json!({
@@ -99,7 +120,10 @@ fn render(call: &Call<'_>, p: &Payment) -> Value {
         v["paymentTime"] = json!(time(t));
     }
     if p.status == PaymentStatus::Processing {
-        v["normalUrl"] = json!(format!("{}/sandbox/checkout/{}/{}", call.base_url, p.merchant, p.id));
+        v["normalUrl"] = json!(format!(
+            "{}/sandbox/checkout/{}/{}",
+            call.base_url, p.merchant, p.id
+        ));
     }
     v
 }

@@ -1,0 +1,323 @@
+//! `spawn_app()`: a real Backflow on a random port, against a fresh database.
+
+use backflow::demo::MerchantCredentialsFile;
+use backflow::storage::StorageArgs;
+use backflow::{Application, ServeConfig};
+use backflow_crypto::ams::{parse_signature_header, signature_header, signed_content};
+use backflow_crypto::{decode_pem_body, SigningKey, VerifyingKey};
+use backflow_domain::Timestamp;
+use backflow_engine::clock::ManualClock;
+use backflow_engine::{Engine, MerchantSpec};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs an async test body once per storage backend.
+macro_rules! on_both_backends {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(crate::helpers::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(crate::helpers::Backend::Postgres).await
+            }
+        }
+    };
+}
+pub(crate) use on_both_backends;
+
+/// The PostgreSQL server tests create their databases on.
+fn postgres_admin_url() -> String {
+    std::env::var("BACKFLOW_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A fresh PostgreSQL database for one test; databases of earlier runs are dropped once per process.
+async fn fresh_postgres_database() -> String {
+    use sqlx::Connection;
+    static CLEANED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    let admin = postgres_admin_url();
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("PostgreSQL must be reachable at BACKFLOW_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test)");
+    let pid = std::process::id();
+    CLEANED
+        .get_or_init(|| async {
+            let mut c = sqlx::PgConnection::connect(&admin).await.expect("postgres");
+            let old: Vec<(String,)> =
+                sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'bf_test_%'")
+                    .fetch_all(&mut c)
+                    .await
+                    .expect("list databases");
+            for (name,) in old {
+                if !name.starts_with(&format!("bf_test_{pid}_")) {
+                    let _ =
+                        sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                            .execute(&mut c)
+                            .await;
+                }
+            }
+        })
+        .await;
+    let name = format!("bf_test_{pid}_{}", backflow_engine::ids::random_token(10));
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(b, _)| b)
+        .to_owned();
+    format!("{base}/{name}")
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub https_addr: SocketAddr,
+    pub engine: Engine,
+    pub clock: Arc<ManualClock>,
+    pub merchant: TestMerchant,
+    pub http: reqwest::Client,
+    pub data_dir: tempfile::TempDir,
+}
+
+/// A merchant's side of the wire: its key and the platform key it trusts.
+#[derive(Clone)]
+pub struct TestMerchant {
+    pub client_id: String,
+    pub key: Arc<SigningKey>,
+    pub platform: VerifyingKey,
+}
+
+impl TestMerchant {
+    pub fn from_credentials(c: MerchantCredentialsFile) -> Self {
+        let pkcs8 = decode_pem_body(
+            c.merchant_private_key_pkcs8
+                .as_deref()
+                .expect("generated key"),
+        )
+        .expect("base64");
+        Self {
+            client_id: c.client_id.clone(),
+            key: Arc::new(SigningKey::from_pkcs8_der(&pkcs8).expect("key")),
+            platform: VerifyingKey::from_base64(&c.platform_public_key).expect("platform key"),
+        }
+    }
+
+    /// Signs `body` for `path` the way the SDKs do.
+    pub fn sign(&self, path: &str, time: &str, body: &[u8]) -> String {
+        let sig = self
+            .key
+            .sign_sha256(&signed_content("POST", path, &self.client_id, time, body))
+            .expect("sign");
+        signature_header(1, &sig)
+    }
+}
+
+/// A signed request, ready to send.
+pub struct Signed {
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let database_url = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(fresh_postgres_database().await),
+    };
+    // A fixed, recent start so windows and ids are deterministic; tests move it.
+    let clock = Arc::new(ManualClock::new(Timestamp(1_795_000_000_000)));
+    let app = Application::build(ServeConfig {
+        storage: StorageArgs {
+            data_dir: data_dir.path().to_path_buf(),
+            database_url,
+        },
+        http_addr: "127.0.0.1:0".parse().expect("addr"),
+        https_addr: Some("127.0.0.1:0".parse().expect("addr")),
+        tls: None,
+        clock: clock.clone(),
+    })
+    .await
+    .expect("build app");
+    let addr = app.http_addr();
+    let https_addr = app.https_addr().expect("https");
+    let engine = app.engine().clone();
+    let demo = backflow::demo::ensure_demo_merchant(&engine, data_dir.path())
+        .await
+        .expect("demo merchant");
+    tokio::spawn(app.run_until(std::future::pending()));
+    TestApp {
+        addr,
+        https_addr,
+        engine,
+        clock,
+        merchant: TestMerchant::from_credentials(demo),
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .build()
+            .expect("client"),
+        data_dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// A signed request for the sandbox API operation `op`.
+    pub fn signed(&self, op: &str, body: &Value) -> Signed {
+        self.signed_as(
+            &self.merchant,
+            op,
+            serde_json::to_vec_pretty(body).expect("json"),
+        )
+    }
+
+    pub fn signed_as(&self, m: &TestMerchant, op: &str, body: Vec<u8>) -> Signed {
+        let path = format!("/ams/sandbox/api/v1/payments/{op}");
+        let time = "2026-11-23T17:55:29+00:00";
+        let signature = m.sign(&path, time, &body);
+        Signed {
+            headers: vec![
+                (
+                    "Content-Type".into(),
+                    "application/json; charset=UTF-8".into(),
+                ),
+                ("Client-Id".into(), m.client_id.clone()),
+                ("Request-Time".into(), time.into()),
+                ("Signature".into(), signature),
+            ],
+            path,
+            body,
+        }
+    }
+
+    /// Sends a signed request; checks the HTTP status and the response signature; returns the body.
+    pub async fn send(&self, req: &Signed) -> Value {
+        let (status, body) = self.send_raw(req).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    pub async fn send_raw(&self, req: &Signed) -> (u16, Value) {
+        let mut builder = self.http.post(self.url(&req.path)).body(req.body.clone());
+        for (k, v) in &req.headers {
+            builder = builder.header(k, v);
+        }
+        let resp = builder.send().await.expect("send");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let raw = resp.bytes().await.expect("body");
+        let client_id = headers
+            .get("client-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        if client_id == self.merchant.client_id {
+            let time = headers
+                .get("response-time")
+                .and_then(|v| v.to_str().ok())
+                .expect("response-time");
+            let sig = headers
+                .get("signature")
+                .and_then(|v| v.to_str().ok())
+                .expect("signature");
+            let parsed = parse_signature_header(sig).expect("signature header");
+            let content = signed_content("POST", &req.path, &client_id, time, &raw);
+            assert!(
+                self.merchant
+                    .platform
+                    .verify_sha256(&content, &parsed.signature),
+                "response signature must verify"
+            );
+        }
+        (status, serde_json::from_slice(&raw).expect("JSON body"))
+    }
+
+    pub async fn call(&self, op: &str, body: Value) -> Value {
+        self.send(&self.signed(op, &body)).await
+    }
+
+    /// A wallet payment that succeeded at once.
+    pub async fn paid_payment(&self, currency: &str, value: &str) -> String {
+        self.payment("GCASH", "AGREEMENT_PAYMENT", currency, value, false)
+            .await
+    }
+
+    pub async fn payment(
+        &self,
+        method: &str,
+        product: &str,
+        currency: &str,
+        value: &str,
+        authorise: bool,
+    ) -> String {
+        let body = self
+            .call(
+                "pay",
+                json!({
+                    "productCode": product,
+                    "paymentRequestId": format!("pay-{}", backflow_engine::ids::random_token(12)),
+                    "paymentAmount": {"currency": currency, "value": value},
+                    "paymentMethod": {"paymentMethodType": method},
+                    "paymentFactor": {"isAuthorization": authorise},
+                }),
+            )
+            .await;
+        body["paymentId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("pay failed: {body}"))
+            .to_owned()
+    }
+
+    pub async fn refund(
+        &self,
+        payment_id: &str,
+        request_id: &str,
+        currency: &str,
+        value: &str,
+    ) -> Value {
+        self.call(
+            "refund",
+            json!({
+                "refundRequestId": request_id,
+                "paymentId": payment_id,
+                "refundAmount": {"currency": currency, "value": value},
+            }),
+        )
+        .await
+    }
+
+    /// Another merchant in the same deployment.
+    pub async fn another_merchant(&self, sandbox: bool) -> TestMerchant {
+        let created = self
+            .engine
+            .create_merchant(MerchantSpec {
+                name: "Other".into(),
+                sandbox,
+                ..MerchantSpec::default()
+            })
+            .await
+            .expect("merchant");
+        TestMerchant::from_credentials(created.into())
+    }
+}
+
+pub fn code(v: &Value) -> (&str, &str) {
+    (
+        v["result"]["resultCode"].as_str().unwrap_or(""),
+        v["result"]["resultStatus"].as_str().unwrap_or(""),
+    )
+}

@@ -1,0 +1,146 @@
+//! Sandbox payments: wallets, the cashier checkout page, card authorisation and capture.
+
+use crate::helpers::{code, on_both_backends, spawn_app, Backend};
+use serde_json::json;
+
+async fn cards_refund_only_what_was_captured(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let payment = app
+        .payment("CARD", "CASHIER_PAYMENT", "USD", "1000", true)
+        .await;
+    let capture = |id: &str, value: &str, last: bool| json!({"captureRequestId": id, "paymentId": payment, "captureAmount": {"currency": "USD", "value": value}, "isLastCapture": last});
+    let c1 = app.call("capture", capture("c1", "400", false)).await;
+    assert_eq!(code(&c1), ("SUCCESS", "S"), "{c1}");
+    assert_eq!(
+        code(&app.call("capture", capture("c1", "400", false)).await),
+        ("SUCCESS", "S")
+    );
+    assert_eq!(
+        code(&app.call("capture", capture("c1", "401", false)).await),
+        ("REPEAT_REQ_INCONSISTENT", "F")
+    );
+    assert_eq!(
+        code(&app.call("capture", capture("c2", "601", false)).await),
+        ("CAPTURE_AMOUNT_EXCEED", "F")
+    );
+    assert_eq!(
+        code(&app.refund(&payment, "r1", "USD", "401").await),
+        ("REFUND_AMOUNT_EXCEED", "F")
+    );
+    assert_eq!(
+        code(&app.refund(&payment, "r1", "USD", "400").await).1,
+        "U",
+        "card refunds are async by default"
+    );
+    assert_eq!(
+        code(&app.call("capture", capture("c3", "100", true)).await),
+        ("SUCCESS", "S")
+    );
+    assert_eq!(
+        code(&app.call("capture", capture("c4", "100", false)).await),
+        ("ORDER_STATUS_INVALID", "F")
+    );
+    let inquiry = app
+        .call("inquiryPayment", json!({"paymentId": payment}))
+        .await;
+    assert_eq!(inquiry["paymentStatus"], "SUCCESS");
+    let kinds: Vec<_> = inquiry["transactions"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|t| t["transactionType"].clone())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            json!("AUTHORIZATION"),
+            json!("CAPTURE"),
+            json!("CAPTURE"),
+            json!("REFUND")
+        ]
+    );
+    assert!(app
+        .engine
+        .store()
+        .check_ledger()
+        .await
+        .expect("check")
+        .is_empty());
+}
+on_both_backends!(cards_refund_only_what_was_captured);
+
+#[tokio::test]
+async fn cashier_payments_complete_on_the_checkout_page() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let body = app
+        .call(
+            "pay",
+            json!({
+                "productCode": "CASHIER_PAYMENT",
+                "paymentRequestId": "cashier-1",
+                "paymentAmount": {"currency": "USD", "value": "250"},
+                "paymentMethod": {"paymentMethodType": "ALIPAY_HK"},
+                "env": {"terminalType": "WEB"},
+            }),
+        )
+        .await;
+    assert_eq!(code(&body), ("PAYMENT_IN_PROCESS", "U"));
+    let url = body["normalUrl"].as_str().expect("normalUrl");
+    assert!(
+        url.starts_with(&format!("http://{}/sandbox/checkout/", app.addr)),
+        "{url}"
+    );
+    let page = app
+        .http
+        .get(url)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("text");
+    assert!(page.contains("<button id=\"pay\""), "{page}");
+    let paid = app
+        .http
+        .post(url)
+        .send()
+        .await
+        .expect("pay")
+        .text()
+        .await
+        .expect("text");
+    assert!(paid.contains("Status: SUCCESS"), "{paid}");
+    let payment = body["paymentId"].as_str().expect("id");
+    assert_eq!(
+        code(&app.refund(payment, "after-checkout", "USD", "250").await),
+        ("SUCCESS", "S")
+    );
+    // Repeating the pay request answers with the payment as it stands now.
+    let again = app
+        .call(
+            "pay",
+            json!({
+                "productCode": "CASHIER_PAYMENT",
+                "paymentRequestId": "cashier-1",
+                "paymentAmount": {"currency": "USD", "value": "250"},
+                "paymentMethod": {"paymentMethodType": "ALIPAY_HK"},
+            }),
+        )
+        .await;
+    assert_eq!(
+        (code(&again), again["paymentId"].as_str()),
+        (("SUCCESS", "S"), Some(payment))
+    );
+    let inconsistent = app
+        .call(
+            "pay",
+            json!({
+                "productCode": "CASHIER_PAYMENT",
+                "paymentRequestId": "cashier-1",
+                "paymentAmount": {"currency": "USD", "value": "251"},
+                "paymentMethod": {"paymentMethodType": "ALIPAY_HK"},
+            }),
+        )
+        .await;
+    assert_eq!(code(&inconsistent), ("REPEAT_REQ_INCONSISTENT", "F"));
+}
