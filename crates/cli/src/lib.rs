@@ -2,6 +2,7 @@
 //! the admin commands. The binary in `main.rs` only parses arguments and calls in here.
 
 pub mod app;
+pub mod commands;
 pub mod demo;
 pub mod storage;
 pub mod tls;

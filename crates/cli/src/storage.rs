@@ -1,9 +1,13 @@
 //! Where the data lives: a SQLite file under the data directory unless a database URL is given.
 
 use anyhow::Context;
+use backflow_engine::channels::Simulator;
+use backflow_engine::clock::SystemClock;
+use backflow_engine::Engine;
 use backflow_store::Store;
 use clap::Args;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Storage flags shared by every command.
 #[derive(Debug, Clone, Args)]
@@ -34,6 +38,16 @@ impl StorageArgs {
                 ))
             }
         }
+    }
+
+    /// An engine over this storage, for admin commands (system clock, simulated channels).
+    pub async fn engine(&self) -> anyhow::Result<Engine> {
+        let store = self.open().await?;
+        Ok(Engine::new(
+            store,
+            Arc::new(SystemClock),
+            Box::new(Simulator),
+        ))
     }
 
     pub async fn open(&self) -> anyhow::Result<Store> {

@@ -40,6 +40,32 @@ impl PaymentStatus {
     }
 }
 
+/// The door a payment came through. A payment is refunded through the door it was made through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door {
+    /// The AMS JSON API (Antom's current SDKs, APO).
+    Ams,
+    /// The legacy cross-border gateway (`/gateway.do`).
+    Legacy,
+}
+
+impl Door {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ams => "AMS",
+            Self::Legacy => "LEGACY",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "AMS" => Some(Self::Ams),
+            "LEGACY" => Some(Self::Legacy),
+            _ => None,
+        }
+    }
+}
+
 /// The product a payment was made under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProductCode {
@@ -72,6 +98,7 @@ impl ProductCode {
 pub struct Payment {
     pub id: PaymentId,
     pub merchant: ClientId,
+    pub door: Door,
     pub request_id: PaymentRequestId,
     pub amount: Money,
     pub method_type: String,

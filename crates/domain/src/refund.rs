@@ -62,8 +62,12 @@ pub struct Refund {
     pub status: RefundStatus,
     pub reason: Option<String>,
     pub notify_url: Option<String>,
-    /// Why a failed refund failed, as a refusal code.
-    pub failure: Option<String>,
+    /// The code this refund answers with while it is not a success: why it
+    /// failed, or `UNKNOWN_EXCEPTION` while a timed-out channel call is resolved.
+    pub result_code: Option<String>,
+    /// Whether reaching a final state owes the merchant a notification (the
+    /// first answer was not final, or a legacy asynchronous refund).
+    pub notify_on_final: bool,
     pub created_at: Timestamp,
     pub finished_at: Option<Timestamp>,
 }
@@ -205,6 +209,7 @@ mod tests {
         Payment {
             id: PaymentId::parse("P1").unwrap(),
             merchant: ClientId::parse("SANDBOX_M").unwrap(),
+            door: crate::payment::Door::Ams,
             request_id: PaymentRequestId::parse("R1").unwrap(),
             amount: usd(100),
             method_type: method.into(),
@@ -337,7 +342,8 @@ mod tests {
             status: RefundStatus::Success,
             reason: None,
             notify_url: None,
-            failure: None,
+            result_code: None,
+            notify_on_final: false,
             created_at: Timestamp(0),
             finished_at: None,
         };

@@ -16,7 +16,7 @@ mod refunds;
 pub use error::{EngineError, Result};
 pub use merchants::{CreatedMerchant, MerchantSpec};
 pub use payments::{CaptureCommand, PayCommand, PaymentDetails};
-pub use refunds::RefundCommand;
+pub use refunds::{RefundCommand, RefundMode};
 
 use backflow_domain::Clock;
 use backflow_store::Store;

@@ -5,7 +5,7 @@ use crate::ids::{new_id, IdKind};
 use crate::Engine;
 use backflow_domain::ledger;
 use backflow_domain::method::is_card;
-use backflow_domain::payment::{Payment, PaymentStatus, ProductCode};
+use backflow_domain::payment::{Door, Payment, PaymentStatus, ProductCode};
 use backflow_domain::refund::Refund;
 use backflow_domain::{
     CaptureId, CaptureRequestId, ClientId, Currency, Money, PaymentId, PaymentRequestId,
@@ -16,6 +16,8 @@ use backflow_store::{Capture, PaymentKey, StoreError, Tx};
 #[derive(Debug, Clone)]
 pub struct PayCommand {
     pub merchant: ClientId,
+    /// The door the payment comes through; refunds must come through the same one.
+    pub door: Door,
     pub request_id: PaymentRequestId,
     pub amount: Money,
     pub method_type: String,
@@ -86,6 +88,7 @@ impl Engine {
             id: PaymentId::parse(new_id(IdKind::Payment, now))
                 .map_err(|e| EngineError::Invalid(e.to_string()))?,
             merchant: cmd.merchant.clone(),
+            door: cmd.door,
             request_id: cmd.request_id.clone(),
             amount: cmd.amount,
             method_type: cmd.method_type.clone(),

@@ -6,6 +6,7 @@ use crate::ids::{new_id, IdKind};
 use crate::Engine;
 use backflow_domain::ledger;
 use backflow_domain::method::default_capabilities;
+use backflow_domain::payment::Door;
 use backflow_domain::refund::{check_repeat, Refund, RefundContext, RefundRefused, RefundStatus};
 use backflow_domain::{ClientId, Money, PaymentId, RefundId, RefundRequestId};
 use backflow_store::{PaymentKey, RefundKey, StoreError};
@@ -19,6 +20,28 @@ pub struct RefundCommand {
     pub amount: Money,
     pub reason: Option<String>,
     pub notify_url: Option<String>,
+    pub mode: RefundMode,
+}
+
+/// How the caller wants the refund answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundMode {
+    /// The AMS door: the channel decides sync or async.
+    Ams,
+    /// Legacy `is_sync=Y`: the answer is final; no retry, no notification.
+    LegacySync,
+    /// Legacy `is_sync=N`: accepted now, finished later and notified; a short
+    /// merchant balance waits and is retried every 6 hours for 180 days.
+    LegacyAsync,
+}
+
+impl RefundMode {
+    pub fn door(self) -> Door {
+        match self {
+            Self::Ams => Door::Ams,
+            Self::LegacySync | Self::LegacyAsync => Door::Legacy,
+        }
+    }
 }
 
 impl Engine {
@@ -44,7 +67,10 @@ impl Engine {
             check_repeat(&existing, &cmd.payment_id, cmd.amount)?;
             return Ok(existing);
         }
-        let payment = payment.ok_or(EngineError::PaymentNotFound)?;
+        // A payment is refunded through the door it was made through.
+        let payment = payment
+            .filter(|p| p.door == cmd.mode.door())
+            .ok_or(EngineError::PaymentNotFound)?;
         let totals = tx.refund_totals(&payment.id).await?;
         let caps = default_capabilities(&payment.method_type, payment.acquirer.as_deref());
         let now = self.now();
@@ -67,7 +93,8 @@ impl Engine {
             status: RefundStatus::Processing,
             reason: cmd.reason.clone(),
             notify_url: cmd.notify_url.clone(),
-            failure: None,
+            result_code: None,
+            notify_on_final: false,
             created_at: now,
             finished_at: None,
         };
@@ -83,7 +110,7 @@ impl Engine {
             }
             ChannelOutcome::Failed { reason } => {
                 refund.status = RefundStatus::Fail;
-                refund.failure = Some(reason);
+                refund.result_code = Some(reason);
                 refund.finished_at = Some(now);
                 None
             }

@@ -28,6 +28,7 @@ CREATE TABLE merchant_keys (
 CREATE TABLE payments (
     payment_id TEXT PRIMARY KEY,
     client_id TEXT NOT NULL REFERENCES merchants (client_id),
+    door TEXT NOT NULL,
     payment_request_id TEXT NOT NULL,
     currency TEXT NOT NULL,
     amount BIGINT NOT NULL,
@@ -68,7 +69,8 @@ CREATE TABLE refunds (
     status TEXT NOT NULL,
     reason TEXT,
     notify_url TEXT,
-    failure TEXT,
+    result_code TEXT,
+    notify_on_final BIGINT NOT NULL,
     created_at BIGINT NOT NULL,
     finished_at BIGINT,
     UNIQUE (client_id, refund_request_id)

@@ -49,6 +49,17 @@ impl Store {
         row.as_ref().map(merchant_from_row).transpose()
     }
 
+    /// The merchant a legacy `partner` id belongs to.
+    pub async fn merchant_by_partner(&self, partner: &str) -> Result<Option<Merchant>> {
+        let row = sqlx::query(&format!(
+            "SELECT {MERCHANT_COLUMNS} FROM merchants WHERE legacy_partner_id = $1"
+        ))
+        .bind(partner)
+        .fetch_optional(self.read())
+        .await?;
+        row.as_ref().map(merchant_from_row).transpose()
+    }
+
     pub async fn merchants(&self) -> Result<Vec<Merchant>> {
         let rows = sqlx::query(&format!(
             "SELECT {MERCHANT_COLUMNS} FROM merchants ORDER BY created_at"

@@ -1,14 +1,14 @@
 //! Payments and captures.
 
 use crate::{corrupt, get_i64, get_opt_i64, get_opt_str, get_str, Result, Store, Tx};
-use backflow_domain::payment::{Payment, PaymentStatus, ProductCode};
+use backflow_domain::payment::{Door, Payment, PaymentStatus, ProductCode};
 use backflow_domain::{
     CaptureId, CaptureRequestId, ClientId, Currency, Money, PaymentId, PaymentRequestId, Timestamp,
 };
 use sqlx::any::AnyRow;
 use sqlx::Executor;
 
-const PAYMENT_COLUMNS: &str = "payment_id, client_id, payment_request_id, currency, amount, method_type, \
+const PAYMENT_COLUMNS: &str = "payment_id, client_id, door, payment_request_id, currency, amount, method_type, \
     product_code, status, is_authorization, captured, capture_closed, settlement_currency, acquirer, \
     chargeback_pending, notify_url, created_at, paid_at";
 
@@ -16,9 +16,11 @@ fn payment_from_row(row: &AnyRow) -> Result<Payment> {
     let currency = Currency::parse(&get_str(row, "currency")?).map_err(corrupt)?;
     let status = get_str(row, "status")?;
     let product = get_str(row, "product_code")?;
+    let door = get_str(row, "door")?;
     Ok(Payment {
         id: PaymentId::parse(get_str(row, "payment_id")?).map_err(corrupt)?,
         merchant: ClientId::parse(get_str(row, "client_id")?).map_err(corrupt)?,
+        door: Door::parse(&door).ok_or_else(|| corrupt(door))?,
         request_id: PaymentRequestId::parse(get_str(row, "payment_request_id")?)
             .map_err(corrupt)?,
         amount: Money::new(currency, get_i64(row, "amount")?),
@@ -128,10 +130,11 @@ impl Tx {
 
     pub async fn insert_payment(&mut self, p: &Payment) -> Result<()> {
         sqlx::query(&format!(
-            "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+            "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
         ))
         .bind(p.id.as_str())
         .bind(p.merchant.as_str())
+        .bind(p.door.as_str())
         .bind(p.request_id.as_str())
         .bind(p.amount.currency.code())
         .bind(p.amount.minor)

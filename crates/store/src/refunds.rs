@@ -8,7 +8,7 @@ use sqlx::Executor;
 
 const REFUND_COLUMNS: &str =
     "refund_id, client_id, refund_request_id, payment_id, currency, amount, status, \
-    reason, notify_url, failure, created_at, finished_at";
+    reason, notify_url, result_code, notify_on_final, created_at, finished_at";
 
 fn refund_from_row(row: &AnyRow) -> Result<Refund> {
     let currency = Currency::parse(&get_str(row, "currency")?).map_err(corrupt)?;
@@ -22,7 +22,8 @@ fn refund_from_row(row: &AnyRow) -> Result<Refund> {
         status: RefundStatus::parse(&status).ok_or_else(|| corrupt(status))?,
         reason: get_opt_str(row, "reason")?,
         notify_url: get_opt_str(row, "notify_url")?,
-        failure: get_opt_str(row, "failure")?,
+        result_code: get_opt_str(row, "result_code")?,
+        notify_on_final: get_i64(row, "notify_on_final")? != 0,
         created_at: Timestamp(get_i64(row, "created_at")?),
         finished_at: get_opt_i64(row, "finished_at")?.map(Timestamp),
     })
@@ -108,7 +109,7 @@ impl Tx {
 
     pub async fn insert_refund(&mut self, r: &Refund) -> Result<()> {
         sqlx::query(&format!(
-            "INSERT INTO refunds ({REFUND_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            "INSERT INTO refunds ({REFUND_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         ))
         .bind(r.id.as_str())
         .bind(r.merchant.as_str())
@@ -119,7 +120,8 @@ impl Tx {
         .bind(r.status.as_str())
         .bind(r.reason.as_deref())
         .bind(r.notify_url.as_deref())
-        .bind(r.failure.as_deref())
+        .bind(r.result_code.as_deref())
+        .bind(i64::from(r.notify_on_final))
         .bind(r.created_at.millis())
         .bind(r.finished_at.map(Timestamp::millis))
         .execute(self.conn())

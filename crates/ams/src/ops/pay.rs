@@ -4,7 +4,7 @@ use super::{amount, engine_error, id};
 use crate::result::{AmsResult, ResultStatus};
 use crate::wire::{check_len, check_notify_url, flexible_bool, parse_body, time, WireAmount};
 use crate::Call;
-use backflow_domain::payment::{Payment, PaymentStatus, ProductCode};
+use backflow_domain::payment::{Door, Payment, PaymentStatus, ProductCode};
 use backflow_domain::{Currency, PaymentRequestId};
 use backflow_engine::PayCommand;
 use serde::Deserialize;
@@ -80,6 +80,7 @@ pub async fn handle(call: &Call<'_>, body: &[u8]) -> Result<Value, AmsResult> {
         .engine
         .pay(PayCommand {
             merchant: call.merchant.clone(),
+            door: Door::Ams,
             request_id,
             amount,
             method_type,

@@ -6,7 +6,7 @@ use crate::wire::{check_len, check_notify_url, parse_body, time, WireAmount};
 use crate::Call;
 use backflow_domain::refund::{Refund, RefundRefused, RefundStatus};
 use backflow_domain::{PaymentId, RefundRequestId};
-use backflow_engine::RefundCommand;
+use backflow_engine::{RefundCommand, RefundMode};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -40,6 +40,7 @@ pub async fn handle(call: &Call<'_>, body: &[u8]) -> Result<Value, AmsResult> {
             amount,
             reason: req.refund_reason,
             notify_url: req.refund_notify_url,
+            mode: RefundMode::Ams,
         })
         .await
         .map_err(engine_error)?;
@@ -51,7 +52,7 @@ fn render(r: &Refund) -> Value {
     let result = match r.status {
         RefundStatus::Success => AmsResult::success(),
         RefundStatus::Processing | RefundStatus::WaitingFunds => AmsResult::refund_in_process(),
-        RefundStatus::Fail => failure_result(r.failure.as_deref()),
+        RefundStatus::Fail => failure_result(r.result_code.as_deref()),
     };
     let mut v = json!({
         "result": result,

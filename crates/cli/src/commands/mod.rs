@@ -1,0 +1,4 @@
+//! One module per command group; `main.rs` only dispatches.
+
+pub mod merchant;
+pub mod serve;
