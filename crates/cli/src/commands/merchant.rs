@@ -45,7 +45,6 @@ pub async fn run(command: MerchantCommand) -> anyhow::Result<()> {
 }
 
 async fn create(args: CreateArgs) -> anyhow::Result<()> {
-    let engine = args.storage.engine().await?;
     let public_key = args
         .public_key
         .map(|p| {
@@ -56,6 +55,7 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
         .settlement_currency
         .map(|c| Currency::parse(&c).map_err(|e| anyhow::anyhow!("--settlement-currency: {e}")))
         .transpose()?;
+    let engine = args.storage.engine().await?;
     let created = engine
         .create_merchant(MerchantSpec {
             name: args.name,

@@ -99,6 +99,7 @@ fn merchant_create_prints_credentials_as_json() {
 
 #[test]
 fn bad_flags_fail_with_a_message() {
+    let dir = tempfile::tempdir().expect("tempdir");
     let out = backflow()
         .args([
             "merchant",
@@ -108,8 +109,8 @@ fn bad_flags_fail_with_a_message() {
             "--settlement-currency",
             "ZZZ",
             "--data-dir",
-            "/tmp",
         ])
+        .arg(dir.path())
         .output()
         .expect("run");
     assert!(!out.status.success());
