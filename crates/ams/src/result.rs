@@ -51,6 +51,26 @@ impl AmsResult {
     }
 }
 
+/// The status a refund-path code answers with: only the codes that ask for a retry are `U`.
+pub fn status_of(code: &str) -> ResultStatus {
+    match code {
+        "SUCCESS" => ResultStatus::S,
+        "REFUND_IN_PROCESS" | "UNKNOWN_EXCEPTION" | "REQUEST_TRAFFIC_EXCEED_LIMIT" => {
+            ResultStatus::U
+        }
+        _ => ResultStatus::F,
+    }
+}
+
+/// A stored failure code as this door names it; codes it does not know become `PROCESS_FAIL`.
+pub fn known_failure(code: &str) -> &'static str {
+    backflow_engine::sandbox::KNOWN_CODES
+        .iter()
+        .find(|c| **c == code && status_of(c) == ResultStatus::F)
+        .copied()
+        .unwrap_or("PROCESS_FAIL")
+}
+
 /// The refund-path names of the rules' refusals.
 pub fn refused(r: &RefundRefused) -> AmsResult {
     let code = match r {
@@ -99,6 +119,14 @@ impl From<&EngineError> for AmsResult {
                 Self::failed("REPEAT_REQ_INCONSISTENT", e.to_string())
             }
             EngineError::Invalid(m) => Self::param_illegal(m.clone()),
+            EngineError::TrafficLimited => Self::new(
+                "REQUEST_TRAFFIC_EXCEED_LIMIT",
+                ResultStatus::U,
+                e.to_string(),
+            ),
+            EngineError::Injected(code) => {
+                Self::new(code, status_of(code), "Injected by the sandbox.")
+            }
             EngineError::Store(_) | EngineError::Crypto(_) => {
                 // The cause is logged where it happens; the merchant retries with the same request id.
                 tracing::error!(error = %e, "internal failure");

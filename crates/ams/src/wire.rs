@@ -119,3 +119,46 @@ pub fn check_notify_url(field: &str, value: Option<&str>) -> Result<(), AmsResul
 pub fn time(t: Timestamp) -> String {
     t.to_iso8601()
 }
+
+/// The fields every answer about an existing refund carries: `refund`,
+/// `inquiryRefund` and, through the notifier, `notifyRefund`.
+pub fn refund_fields(r: &backflow_domain::refund::Refund) -> Value {
+    let mut v = serde_json::json!({
+        "refundRequestId": r.request_id.as_str(),
+        "refundId": r.id.as_str(),
+        "refundAmount": WireAmount::from_money(r.amount),
+    });
+    if let (backflow_domain::refund::RefundStatus::Success, Some(t)) = (r.status, r.finished_at) {
+        v["refundTime"] = serde_json::json!(time(t));
+    }
+    if let Some(q) = &r.quote {
+        let gross = r.settled.unwrap_or(r.held);
+        v["grossSettlementAmount"] = serde_json::json!(WireAmount::from_money(gross));
+        v["settlementQuote"] = quote(q, r.finished_at.unwrap_or(r.created_at));
+    }
+    if let Some(a) = &r.acquirer {
+        v["acquirerInfo"] = serde_json::json!({
+            "acquirerName": a.name,
+            "acquirerMerchantId": a.merchant_id,
+            "acquirerTransactionId": a.transaction_id,
+            "referenceRequestId": r.id.as_str(),
+            "acquirerResultCode": if r.status == backflow_domain::refund::RefundStatus::Fail { "FAIL" } else { "SUCCESS" },
+            "acquirerResultMessage": "success",
+        });
+        v["acquirerReferenceNo"] = serde_json::json!(a.reference_no);
+    }
+    v
+}
+
+/// `settlementQuote`: `quotePrice` is a JSON number, `guaranteed` a JSON boolean (spec/ams.md).
+fn quote(q: &backflow_domain::fx::Quote, at: Timestamp) -> Value {
+    let price: Value = serde_json::from_str(&q.rate.to_decimal_string()).unwrap_or(Value::Null);
+    serde_json::json!({
+        "quoteId": q.id(),
+        "quoteCurrencyPair": q.pair(),
+        "quotePrice": price,
+        "quoteStartTime": time(at),
+        "quoteExpiryTime": time(at.plus_days(1)),
+        "guaranteed": false,
+    })
+}

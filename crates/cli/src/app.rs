@@ -9,7 +9,8 @@ use axum_server::tls_rustls::RustlsConfig;
 use backflow_ams::{AmsState, ListenerScheme};
 use backflow_domain::Clock;
 use backflow_engine::channels::Simulator;
-use backflow_engine::Engine;
+use backflow_engine::{Engine, EngineSettings};
+use backflow_notify::{Notifier, NotifierConfig};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,11 +24,15 @@ pub struct ServeConfig {
     /// `None` uses the self-signed certificate in the data directory.
     pub tls: Option<TlsFiles>,
     pub clock: Arc<dyn Clock>,
+    pub settings: EngineSettings,
+    /// Bearer token for the `/admin` API.
+    pub admin_token: String,
 }
 
 /// A built server whose listeners are bound (port 0 gets a real port) but not yet serving.
 pub struct Application {
     engine: Engine,
+    notifier: Notifier,
     router: Router,
     http: tokio::net::TcpListener,
     https: Option<(std::net::TcpListener, RustlsConfig)>,
@@ -37,17 +42,27 @@ impl Application {
     pub async fn build(config: ServeConfig) -> anyhow::Result<Self> {
         tls::install_crypto_provider();
         let store = config.storage.open().await?;
-        let engine = Engine::new(store, config.clock, Box::new(Simulator));
+        let engine =
+            Engine::with_settings(store, config.clock, Box::new(Simulator), config.settings);
+        engine
+            .seed_demo_rates()
+            .await
+            .context("cannot seed the demo exchange rates")?;
         let deployment_key = Arc::new(
             engine
                 .deployment_key()
                 .await
                 .context("cannot load the deployment key")?,
         );
+        let notifier = Notifier::new(engine.clone(), NotifierConfig::from_env()?)?;
+        let admin_token: Arc<str> = config.admin_token.into();
         let router = backflow_ams::router(AmsState {
             engine: engine.clone(),
             deployment_key,
         })
+        .merge(crate::admin::router(engine.clone(), admin_token.clone()))
+        .merge(backflow_notify::admin_router(engine.clone(), admin_token))
+        .merge(backflow_legacy::router(engine.clone()))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .layer(Extension(engine.clone()))
@@ -75,6 +90,7 @@ impl Application {
         };
         Ok(Self {
             engine,
+            notifier,
             router,
             http,
             https,
@@ -83,6 +99,17 @@ impl Application {
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The notification deliverer; tests step it with `dispatch_due`.
+    pub fn notifier(&self) -> &Notifier {
+        &self.notifier
+    }
+
+    /// Replaces the notifier's settings (`BACKFLOW_NOTIFY_*` by default) before the server runs.
+    pub fn with_notifier_config(mut self, config: NotifierConfig) -> anyhow::Result<Self> {
+        self.notifier = Notifier::new(self.engine.clone(), config)?;
+        Ok(self)
     }
 
     pub fn http_addr(&self) -> SocketAddr {
@@ -100,6 +127,16 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
+        let notifier = tokio::spawn(self.notifier.clone().run(workers_stopped.clone()));
+        let scheduler = {
+            let engine = self.engine.clone();
+            tokio::spawn(async move {
+                engine
+                    .run_scheduler(std::time::Duration::from_secs(1), workers_stopped)
+                    .await
+            })
+        };
         let handle = axum_server::Handle::new();
         let https = self.https.map(|(listener, rustls)| {
             let app = self
@@ -119,6 +156,9 @@ impl Application {
         if let Some(task) = https {
             task.await??;
         }
+        let _ = stop_workers.send(true);
+        scheduler.await?;
+        notifier.await?;
         Ok(())
     }
 }

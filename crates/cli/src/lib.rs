@@ -1,6 +1,7 @@
 //! Backflow as a program: configuration, the server with its listeners, and
 //! the admin commands. The binary in `main.rs` only parses arguments and calls in here.
 
+pub mod admin;
 pub mod app;
 pub mod commands;
 pub mod demo;

@@ -1,6 +1,6 @@
 //! `backflow`: the refund platform's command line.
 
-use backflow::commands::{merchant, serve};
+use backflow::commands::{fx, ledger, merchant, notifications, sandbox, serve};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -19,6 +19,18 @@ enum Command {
     /// Manage merchants.
     #[command(subcommand)]
     Merchant(merchant::MerchantCommand),
+    /// The notification outbox: list, show, resend.
+    #[command(subcommand)]
+    Notifications(notifications::NotificationsCommand),
+    /// Check the ledger and read balances.
+    #[command(subcommand)]
+    Ledger(ledger::LedgerCommand),
+    /// Exchange rates.
+    #[command(subcommand)]
+    Fx(fx::FxCommand),
+    /// Sandbox error injection.
+    #[command(subcommand)]
+    Sandbox(sandbox::SandboxCommand),
 }
 
 #[tokio::main]
@@ -33,6 +45,10 @@ async fn main() -> ExitCode {
     let outcome = match Cli::parse().command {
         Command::Serve(args) => serve::run(args).await,
         Command::Merchant(command) => merchant::run(command).await,
+        Command::Notifications(command) => notifications::run(command).await,
+        Command::Ledger(command) => ledger::run(command).await,
+        Command::Fx(command) => fx::run(command).await,
+        Command::Sandbox(command) => sandbox::run(command).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

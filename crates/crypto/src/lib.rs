@@ -5,6 +5,7 @@
 
 pub mod ams;
 mod der;
+pub mod legacy;
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;

@@ -47,7 +47,13 @@ impl Timestamp {
         )
     }
 
-    /// The UTC calendar date as `YYYYMMDD`, used in generated identifiers.
+    /// The UTC calendar day as `YYYY-MM-DD`: the day an exchange rate belongs to.
+    pub fn date_string(self) -> String {
+        let t = self.to_offset_datetime();
+        format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
+    }
+
+    /// The UTC date and time as `YYYYMMDDHHMMSS`, used in generated identifiers.
     pub fn compact_date_time(self) -> String {
         let t = self.to_offset_datetime();
         format!(

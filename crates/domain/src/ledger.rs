@@ -1,6 +1,10 @@
 //! Double-entry postings. Every change of a balance is a posting whose legs sum
 //! to zero per currency; the store applies a posting in the same transaction as
 //! the state change it belongs to.
+//!
+//! Merchant money lives in the merchant's settlement currency. When a payment
+//! is in another currency, the FX position account bridges the two, so each
+//! currency balances on its own.
 
 use crate::ids::ClientId;
 use crate::money::{Currency, Money};
@@ -14,6 +18,12 @@ pub enum Account {
     MerchantReserved(ClientId),
     /// Money in flight with the payment schemes: payments arrive from it, refunds go back to it.
     SchemeClearing,
+    /// The provider's currency exchange position.
+    FxPosition,
+    /// Commission earned on payments.
+    CommissionRevenue,
+    /// Money merchants send in (or take out) outside payments: top-ups and adjustments.
+    MerchantFunding,
 }
 
 impl Account {
@@ -23,12 +33,19 @@ impl Account {
             Self::MerchantAvailable(m) => format!("merchant:{m}:available"),
             Self::MerchantReserved(m) => format!("merchant:{m}:reserved"),
             Self::SchemeClearing => "scheme:clearing".to_owned(),
+            Self::FxPosition => "provider:fx".to_owned(),
+            Self::CommissionRevenue => "provider:commission".to_owned(),
+            Self::MerchantFunding => "external:funding".to_owned(),
         }
     }
 
-    /// Whether the account may never go below its floor (merchant money).
-    pub fn is_merchant(&self) -> bool {
-        !matches!(self, Self::SchemeClearing)
+    /// The lowest balance a new account row may reach: merchant money may not
+    /// go below zero unless the contract grants an overdraft (set by the engine).
+    pub fn default_floor(&self) -> Option<i64> {
+        match self {
+            Self::MerchantAvailable(_) | Self::MerchantReserved(_) => Some(0),
+            _ => None,
+        }
     }
 }
 
@@ -36,10 +53,11 @@ impl Account {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PostingKind {
     PaymentReceived,
-    RefundPaid,
     RefundReserved,
     RefundSettled,
     RefundReleased,
+    RefundReversed,
+    Funding,
     Adjustment,
 }
 
@@ -47,10 +65,11 @@ impl PostingKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::PaymentReceived => "PAYMENT_RECEIVED",
-            Self::RefundPaid => "REFUND_PAID",
             Self::RefundReserved => "REFUND_RESERVED",
             Self::RefundSettled => "REFUND_SETTLED",
             Self::RefundReleased => "REFUND_RELEASED",
+            Self::RefundReversed => "REFUND_REVERSED",
+            Self::Funding => "FUNDING",
             Self::Adjustment => "ADJUSTMENT",
         }
     }
@@ -65,7 +84,7 @@ pub struct Leg {
     pub amount: i64,
 }
 
-/// A balanced set of legs.
+/// A set of legs that must balance per currency.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Posting {
     pub kind: PostingKind,
@@ -75,30 +94,39 @@ pub struct Posting {
 }
 
 impl Posting {
-    /// Moves `money` from one account to another.
-    pub fn transfer(
-        kind: PostingKind,
-        reference: impl Into<String>,
-        from: Account,
-        to: Account,
-        money: Money,
-    ) -> Self {
+    pub fn new(kind: PostingKind, reference: impl Into<String>) -> Self {
         Self {
             kind,
             reference: reference.into(),
-            legs: vec![
-                Leg {
-                    account: from,
-                    currency: money.currency,
-                    amount: -money.minor,
-                },
-                Leg {
-                    account: to,
-                    currency: money.currency,
-                    amount: money.minor,
-                },
-            ],
+            legs: Vec::new(),
         }
+    }
+
+    /// Adds a leg; zero legs are left out.
+    pub fn leg(mut self, account: Account, currency: Currency, amount: i64) -> Self {
+        if amount != 0 {
+            self.legs.push(Leg {
+                account,
+                currency,
+                amount,
+            });
+        }
+        self
+    }
+
+    /// Moves `money` from one account to another.
+    pub fn transfer(self, from: Account, to: Account, money: Money) -> Self {
+        self.leg(from, money.currency, -money.minor)
+            .leg(to, money.currency, money.minor)
+    }
+
+    /// Exchanges `from` into `to` through the FX position (nothing when the currencies match).
+    fn exchange(self, from: Money, to: Money) -> Self {
+        if from.currency == to.currency {
+            return self;
+        }
+        self.leg(Account::FxPosition, from.currency, from.minor)
+            .leg(Account::FxPosition, to.currency, -to.minor)
     }
 
     /// Whether the legs sum to zero in every currency.
@@ -114,56 +142,91 @@ impl Posting {
     }
 }
 
-/// A payment's money reaches the merchant.
-pub fn payment_received(merchant: &ClientId, reference: &str, money: Money) -> Posting {
-    Posting::transfer(
-        PostingKind::PaymentReceived,
-        reference,
-        Account::SchemeClearing,
-        Account::MerchantAvailable(merchant.clone()),
-        money,
-    )
+/// A payment (or capture) reaches the merchant: `paid` arrives from the
+/// scheme, is exchanged into `settled`, and the merchant is credited net of `commission`.
+pub fn payment_received(
+    merchant: &ClientId,
+    reference: &str,
+    paid: Money,
+    settled: Money,
+    commission: i64,
+) -> Posting {
+    let c = settled.currency;
+    Posting::new(PostingKind::PaymentReceived, reference)
+        .leg(Account::SchemeClearing, paid.currency, -paid.minor)
+        .exchange(paid, settled)
+        .leg(
+            Account::MerchantAvailable(merchant.clone()),
+            c,
+            settled.minor - commission,
+        )
+        .leg(Account::CommissionRevenue, c, commission)
 }
 
-/// A refund's money leaves the merchant's balance for the buyer.
-pub fn refund_paid(merchant: &ClientId, reference: &str, money: Money) -> Posting {
-    Posting::transfer(
-        PostingKind::RefundPaid,
-        reference,
-        Account::MerchantAvailable(merchant.clone()),
-        Account::SchemeClearing,
-        money,
-    )
-}
-
-/// An accepted refund that is not final holds the merchant's funds aside.
-pub fn refund_reserved(merchant: &ClientId, reference: &str, money: Money) -> Posting {
-    Posting::transfer(
-        PostingKind::RefundReserved,
-        reference,
+/// An accepted refund holds the merchant's settlement funds aside.
+pub fn refund_reserved(merchant: &ClientId, reference: &str, held: Money) -> Posting {
+    Posting::new(PostingKind::RefundReserved, reference).transfer(
         Account::MerchantAvailable(merchant.clone()),
         Account::MerchantReserved(merchant.clone()),
-        money,
+        held,
     )
 }
 
-/// A reserved refund succeeded: the held funds go to the buyer.
-pub fn refund_settled(merchant: &ClientId, reference: &str, money: Money) -> Posting {
-    Posting::transfer(
-        PostingKind::RefundSettled,
-        reference,
+/// A refund succeeded: the held funds go to the buyer, settled at the
+/// success day's rate (`settled`; any difference from `held` comes from or
+/// goes to the available balance), and the contract's share of the
+/// commission comes back.
+pub fn refund_settled(
+    merchant: &ClientId,
+    reference: &str,
+    held: Money,
+    settled: Money,
+    refunded: Money,
+    commission_returned: i64,
+) -> Posting {
+    let c = settled.currency;
+    Posting::new(PostingKind::RefundSettled, reference)
+        .leg(Account::MerchantReserved(merchant.clone()), c, -held.minor)
+        .leg(
+            Account::MerchantAvailable(merchant.clone()),
+            c,
+            held.minor - settled.minor + commission_returned,
+        )
+        .leg(Account::CommissionRevenue, c, -commission_returned)
+        .exchange(settled, refunded)
+        .leg(Account::SchemeClearing, refunded.currency, refunded.minor)
+}
+
+/// A refund failed: the held funds return to the merchant.
+pub fn refund_released(merchant: &ClientId, reference: &str, held: Money) -> Posting {
+    Posting::new(PostingKind::RefundReleased, reference).transfer(
         Account::MerchantReserved(merchant.clone()),
-        Account::SchemeClearing,
-        money,
+        Account::MerchantAvailable(merchant.clone()),
+        held,
     )
 }
 
-/// A reserved refund failed: the held funds return to the merchant.
-pub fn refund_released(merchant: &ClientId, reference: &str, money: Money) -> Posting {
-    Posting::transfer(
-        PostingKind::RefundReleased,
-        reference,
-        Account::MerchantReserved(merchant.clone()),
+/// The buyer's bank returned a successful refund's money: it is the merchant's again.
+pub fn refund_reversed(
+    merchant: &ClientId,
+    reference: &str,
+    refunded: Money,
+    settled: Money,
+) -> Posting {
+    Posting::new(PostingKind::RefundReversed, reference)
+        .leg(Account::SchemeClearing, refunded.currency, -refunded.minor)
+        .exchange(refunded, settled)
+        .leg(
+            Account::MerchantAvailable(merchant.clone()),
+            settled.currency,
+            settled.minor,
+        )
+}
+
+/// Money the merchant sends in (positive) or takes out (negative).
+pub fn funding(kind: PostingKind, merchant: &ClientId, reference: &str, money: Money) -> Posting {
+    Posting::new(kind, reference).transfer(
+        Account::MerchantFunding,
         Account::MerchantAvailable(merchant.clone()),
         money,
     )
@@ -173,14 +236,34 @@ pub fn refund_released(merchant: &ClientId, reference: &str, money: Money) -> Po
 mod tests {
     use super::*;
 
+    fn m(code: &str, minor: i64) -> Money {
+        Money::new(Currency::parse(code).unwrap(), minor)
+    }
+
     #[test]
-    fn transfers_balance() {
-        let usd = Currency::parse("USD").unwrap();
-        let m = ClientId::parse("M").unwrap();
-        let p = refund_paid(&m, "R", Money::new(usd, 10));
-        assert!(p.is_balanced());
-        assert_eq!(p.legs[0].account.key(), "merchant:M:available");
-        let mut broken = p.clone();
+    fn every_posting_balances_across_currencies() {
+        let id = ClientId::parse("M").unwrap();
+        let postings = [
+            payment_received(&id, "P", m("USD", 1000), m("SGD", 1350), 34),
+            payment_received(&id, "P", m("USD", 1000), m("USD", 1000), 25),
+            refund_reserved(&id, "R", m("SGD", 405)),
+            refund_settled(&id, "R", m("SGD", 405), m("SGD", 408), m("USD", 300), 10),
+            refund_settled(&id, "R", m("USD", 300), m("USD", 300), m("USD", 300), 0),
+            refund_released(&id, "R", m("SGD", 405)),
+            refund_reversed(&id, "R", m("USD", 300), m("SGD", 408)),
+            funding(PostingKind::Funding, &id, "F", m("SGD", -5)),
+        ];
+        for p in &postings {
+            assert!(p.is_balanced(), "{p:?}");
+        }
+        assert_eq!(postings[0].legs.len(), 5);
+        assert_eq!(postings[1].legs.len(), 3, "no FX legs in one currency");
+    }
+
+    #[test]
+    fn unbalanced_postings_are_detected() {
+        let id = ClientId::parse("M").unwrap();
+        let mut broken = refund_reserved(&id, "R", m("USD", 10));
         broken.legs[1].amount = 9;
         assert!(!broken.is_balanced());
     }

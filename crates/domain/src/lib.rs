@@ -4,6 +4,7 @@
 //! rules can be read in one place and tested without a database or a clock.
 
 pub mod clock;
+pub mod fx;
 pub mod ids;
 pub mod ledger;
 pub mod merchant;

@@ -66,6 +66,15 @@ impl Door {
     }
 }
 
+/// How an acquirer names a refund it carried (APO's `acquirerInfo`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcquirerRef {
+    pub name: String,
+    pub merchant_id: String,
+    pub transaction_id: String,
+    pub reference_no: String,
+}
+
 /// The product a payment was made under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProductCode {
@@ -111,6 +120,10 @@ pub struct Payment {
     /// No capture may follow (the merchant sent `isLastCapture`).
     pub capture_closed: bool,
     pub settlement_currency: Currency,
+    /// What the payment (or its captures) settled for, in the settlement currency, before commission.
+    pub settled_minor: i64,
+    /// Commission charged on it, in the settlement currency.
+    pub commission_minor: i64,
     /// The acquirer a card payment was routed through (APO), if any.
     pub acquirer: Option<String>,
     /// A chargeback whose liability is not yet decided blocks card refunds.

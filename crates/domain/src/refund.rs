@@ -6,10 +6,11 @@
 //! ledger, inside the same transaction.
 
 use crate::clock::Timestamp;
+use crate::fx::Quote;
 use crate::ids::{ClientId, PaymentId, RefundId, RefundRequestId};
 use crate::method::MethodCapabilities;
 use crate::money::Money;
-use crate::payment::{Payment, PaymentStatus};
+use crate::payment::{AcquirerRef, Payment, PaymentStatus};
 
 /// Where a refund stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +69,18 @@ pub struct Refund {
     /// Whether reaching a final state owes the merchant a notification (the
     /// first answer was not final, or a legacy asynchronous refund).
     pub notify_on_final: bool,
+    /// Merchant funds held for the refund, in the settlement currency (zero while waiting for funds).
+    pub held: Money,
+    /// What the refund cost the merchant, at the rate of the day it succeeded.
+    pub settled: Option<Money>,
+    /// The rate behind `settled`, when the settlement currency differs from the payment's.
+    pub quote: Option<Quote>,
+    /// Commission given back to the merchant, in the settlement currency.
+    pub commission_returned: i64,
+    /// The acquirer that carried the refund (cards through APO).
+    pub acquirer: Option<AcquirerRef>,
+    /// When the buyer's bank sent a successful refund's money back.
+    pub reversed_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub finished_at: Option<Timestamp>,
 }
@@ -219,6 +232,8 @@ mod tests {
             captured_minor: 0,
             capture_closed: false,
             settlement_currency: Currency::parse("USD").unwrap(),
+            settled_minor: 100,
+            commission_minor: 0,
             acquirer: None,
             chargeback_pending: false,
             notify_url: None,
@@ -344,6 +359,12 @@ mod tests {
             notify_url: None,
             result_code: None,
             notify_on_final: false,
+            held: usd(10),
+            settled: None,
+            quote: None,
+            commission_returned: 0,
+            acquirer: None,
+            reversed_at: None,
             created_at: Timestamp(0),
             finished_at: None,
         };

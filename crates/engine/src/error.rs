@@ -23,6 +23,10 @@ pub enum EngineError {
     CaptureAmountExceeds,
     #[error("the request id was used before with different content")]
     RepeatInconsistent,
+    #[error("too many refund requests; retry with the same request id")]
+    TrafficLimited,
+    #[error("sandbox injection: {0}")]
+    Injected(&'static str),
     #[error("invalid request: {0}")]
     Invalid(String),
     #[error("storage failed: {0}")]

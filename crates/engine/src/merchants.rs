@@ -4,7 +4,7 @@ use crate::error::{EngineError, Result};
 use crate::ids::{random_digits, random_token};
 use crate::Engine;
 use backflow_crypto::{b64, decode_pem_body, GeneratedKeyPair, SigningKey, VerifyingKey};
-use backflow_domain::merchant::Merchant;
+use backflow_domain::merchant::{Contract, Merchant};
 use backflow_domain::{ClientId, Currency};
 use backflow_store::NewMerchant;
 
@@ -19,6 +19,7 @@ pub struct MerchantSpec {
     pub public_key: Option<String>,
     pub settlement_currency: Option<Currency>,
     pub notify_url: Option<String>,
+    pub contract: Contract,
 }
 
 /// A created merchant and its credentials, as `merchant create --json` prints them.
@@ -74,6 +75,7 @@ impl Engine {
             notify_url: spec.notify_url,
             legacy_partner_id: format!("2088{}", random_digits(12)),
             legacy_md5_key: random_token(32),
+            contract: spec.contract,
         };
         let mut tx = self.store().begin().await?;
         tx.insert_merchant(
@@ -103,6 +105,24 @@ impl Engine {
             legacy_partner_id: merchant.legacy_partner_id,
             legacy_md5_key: merchant.legacy_md5_key,
         })
+    }
+
+    /// Replaces a merchant's settlement currency and contract terms.
+    pub async fn set_contract(
+        &self,
+        merchant: &ClientId,
+        settlement_currency: Option<Currency>,
+        contract: &Contract,
+    ) -> Result<()> {
+        let mut tx = self.store().begin().await?;
+        if !tx
+            .set_contract(merchant, settlement_currency, contract)
+            .await?
+        {
+            return Err(EngineError::UnknownMerchant);
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// The key that signs answers to callers Backflow cannot name (an unknown

@@ -4,13 +4,14 @@ use crate::error::{EngineError, Result};
 use crate::ids::{new_id, IdKind};
 use crate::Engine;
 use backflow_domain::ledger;
+use backflow_domain::merchant::{commission, Merchant};
 use backflow_domain::method::is_card;
 use backflow_domain::payment::{Door, Payment, PaymentStatus, ProductCode};
 use backflow_domain::refund::Refund;
 use backflow_domain::{
     CaptureId, CaptureRequestId, ClientId, Currency, Money, PaymentId, PaymentRequestId,
 };
-use backflow_store::{Capture, PaymentKey, StoreError, Tx};
+use backflow_store::{Capture, Floors, PaymentKey, StoreError, Tx};
 
 /// A `pay` request, parsed.
 #[derive(Debug, Clone)]
@@ -64,19 +65,28 @@ impl Engine {
             .lock_payment(&cmd.merchant, PaymentKey::RequestId(&cmd.request_id))
             .await?
         {
-            return if existing.amount == cmd.amount && existing.method_type == cmd.method_type {
+            return if existing.amount == cmd.amount
+                && existing.method_type == cmd.method_type
+                && existing.door == cmd.door
+            {
                 Ok(existing)
             } else {
                 Err(EngineError::RepeatInconsistent)
             };
         }
-        let merchant = self
-            .store()
+        let merchant = tx
             .merchant(&cmd.merchant)
             .await?
             .ok_or(EngineError::UnknownMerchant)?;
         let now = self.now();
         let card = is_card(&cmd.method_type);
+        let settlement_currency = cmd
+            .settlement_currency
+            .or(merchant.settlement_currency)
+            .unwrap_or(cmd.amount.currency);
+        // Refuse a settlement currency there is no rate for before anything is written.
+        self.settlement(&mut tx, cmd.amount, settlement_currency, now)
+            .await?;
         let status = match (card, cmd.is_authorization, cmd.product_code) {
             (true, true, _) => PaymentStatus::Authorized,
             (true, false, _) | (false, _, ProductCode::Agreement | ProductCode::InStore) => {
@@ -84,7 +94,7 @@ impl Engine {
             }
             (false, _, ProductCode::Cashier) => PaymentStatus::Processing,
         };
-        let payment = Payment {
+        let mut payment = Payment {
             id: PaymentId::parse(new_id(IdKind::Payment, now))
                 .map_err(|e| EngineError::Invalid(e.to_string()))?,
             merchant: cmd.merchant.clone(),
@@ -97,34 +107,51 @@ impl Engine {
             is_authorization: card && cmd.is_authorization,
             captured_minor: 0,
             capture_closed: false,
-            settlement_currency: cmd
-                .settlement_currency
-                .or(merchant.settlement_currency)
-                .unwrap_or(cmd.amount.currency),
-            acquirer: None,
+            settlement_currency,
+            settled_minor: 0,
+            commission_minor: 0,
+            acquirer: card
+                .then(|| merchant.contract.card_acquirer.clone())
+                .flatten(),
             chargeback_pending: false,
             notify_url: cmd.notify_url.clone(),
             created_at: now,
             paid_at: (status == PaymentStatus::Success).then_some(now),
         };
-        tx.insert_payment(&payment).await?;
         if status == PaymentStatus::Success {
-            self.post_payment_received(&mut tx, &payment, payment.amount)
+            self.receive(&mut tx, &merchant, &mut payment, cmd.amount)
                 .await?;
         }
+        tx.insert_payment(&payment).await?;
         tx.commit().await?;
         Ok(payment)
     }
 
-    async fn post_payment_received(
+    /// Money of a payment (or capture) reaches the merchant: exchanged into the
+    /// settlement currency at today's rate, less the contract's commission.
+    async fn receive(
         &self,
         tx: &mut Tx,
-        payment: &Payment,
+        merchant: &Merchant,
+        payment: &mut Payment,
         money: Money,
     ) -> Result<()> {
-        let posting = ledger::payment_received(&payment.merchant, payment.id.as_str(), money);
-        tx.post(&posting, &new_id(IdKind::Posting, self.now()), self.now())
+        let now = self.now();
+        let (settled, _) = self
+            .settlement(tx, money, payment.settlement_currency, now)
             .await?;
+        let fee = commission(settled.minor, merchant.contract.commission_bps);
+        let posting =
+            ledger::payment_received(&payment.merchant, payment.id.as_str(), money, settled, fee);
+        tx.post(
+            &posting,
+            &new_id(IdKind::Posting, now),
+            now,
+            Floors::enforced(merchant.contract.overdraft_minor),
+        )
+        .await?;
+        payment.settled_minor += settled.minor;
+        payment.commission_minor += fee;
         Ok(())
     }
 
@@ -144,11 +171,15 @@ impl Engine {
             PaymentStatus::Processing => {}
             _ => return Err(EngineError::PaymentStatusInvalid),
         }
+        let m = tx
+            .merchant(merchant)
+            .await?
+            .ok_or(EngineError::UnknownMerchant)?;
         payment.status = PaymentStatus::Success;
         payment.paid_at = Some(self.now());
+        let amount = payment.amount;
+        self.receive(&mut tx, &m, &mut payment, amount).await?;
         tx.update_payment(&payment).await?;
-        self.post_payment_received(&mut tx, &payment, payment.amount)
-            .await?;
         tx.commit().await?;
         Ok(payment)
     }
@@ -180,6 +211,10 @@ impl Engine {
         if cmd.amount.minor > capturable || cmd.amount.minor <= 0 {
             return Err(EngineError::CaptureAmountExceeds);
         }
+        let merchant = tx
+            .merchant(&cmd.merchant)
+            .await?
+            .ok_or(EngineError::UnknownMerchant)?;
         let now = self.now();
         let capture = Capture {
             id: CaptureId::parse(new_id(IdKind::Capture, now))
@@ -193,10 +228,10 @@ impl Engine {
         payment.capture_closed = cmd.is_last || payment.captured_minor == payment.amount.minor;
         payment.status = PaymentStatus::Success;
         payment.paid_at = payment.paid_at.or(Some(now));
+        self.receive(&mut tx, &merchant, &mut payment, cmd.amount)
+            .await?;
         tx.update_payment(&payment).await?;
         tx.insert_capture(&cmd.merchant, &capture).await?;
-        self.post_payment_received(&mut tx, &payment, cmd.amount)
-            .await?;
         tx.commit().await?;
         Ok((payment, capture))
     }

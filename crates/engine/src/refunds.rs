@@ -1,15 +1,20 @@
 //! Refunds: the heart of Backflow.
+//!
+//! A refund is accepted under the payment's lock, holds the merchant's
+//! settlement funds, and is handed to its channel. It then succeeds, fails,
+//! or stays processing until a scheduled job finishes it. Every step writes
+//! its ledger posting and any notification it owes in the same transaction.
 
-use crate::channels::ChannelOutcome;
+use crate::channels::{ChannelAnswer, ChannelOutcome, Settle};
 use crate::error::{EngineError, Result};
 use crate::ids::{new_id, IdKind};
-use crate::Engine;
+use crate::{notices, sandbox, Engine};
 use backflow_domain::ledger;
-use backflow_domain::method::default_capabilities;
-use backflow_domain::payment::Door;
+use backflow_domain::merchant::Merchant;
+use backflow_domain::payment::{Door, Payment};
 use backflow_domain::refund::{check_repeat, Refund, RefundContext, RefundRefused, RefundStatus};
-use backflow_domain::{ClientId, Money, PaymentId, RefundId, RefundRequestId};
-use backflow_store::{PaymentKey, RefundKey, StoreError};
+use backflow_domain::{ClientId, Money, PaymentId, RefundId, RefundRequestId, Timestamp};
+use backflow_store::{Floors, PaymentKey, RefundKey, StoreError, Tx};
 
 /// A `refund` request, parsed.
 #[derive(Debug, Clone)]
@@ -44,6 +49,18 @@ impl RefundMode {
     }
 }
 
+/// Job kinds the refund lifecycle schedules.
+pub(crate) const COMPLETE_REFUND: &str = "COMPLETE_REFUND";
+pub(crate) const RETRY_FUNDS: &str = "RETRY_FUNDS";
+pub(crate) const REVERSE_REFUND: &str = "REVERSE_REFUND";
+
+/// How often a refund waiting for funds is retried, and for how long.
+pub const FUNDS_RETRY_MS: i64 = 6 * 3_600_000;
+pub const FUNDS_RETRY_DAYS: i64 = 180;
+
+/// Failure code of a refund whose merchant never had the funds.
+const BALANCE_NOT_ENOUGH: &str = "MERCHANT_BALANCE_NOT_ENOUGH";
+
 impl Engine {
     /// Creates a refund, or answers with the one this request id already made.
     pub async fn refund(&self, cmd: RefundCommand) -> Result<Refund> {
@@ -71,8 +88,12 @@ impl Engine {
         let payment = payment
             .filter(|p| p.door == cmd.mode.door())
             .ok_or(EngineError::PaymentNotFound)?;
+        let merchant = tx
+            .merchant(&cmd.merchant)
+            .await?
+            .ok_or(EngineError::UnknownMerchant)?;
         let totals = tx.refund_totals(&payment.id).await?;
-        let caps = default_capabilities(&payment.method_type, payment.acquirer.as_deref());
+        let caps = self.capabilities(&payment, &merchant.contract);
         let now = self.now();
         RefundContext {
             payment: &payment,
@@ -83,6 +104,25 @@ impl Engine {
         }
         .check(cmd.amount)?;
 
+        let injection = match merchant.client_id.is_sandbox() {
+            true => sandbox::next(&mut tx, &merchant.client_id, cmd.reason.as_deref()).await?,
+            false => None,
+        };
+        let answer = match injection {
+            Some(sandbox::Injection::Refuse("REQUEST_TRAFFIC_EXCEED_LIMIT")) => {
+                return Err(EngineError::TrafficLimited)
+            }
+            Some(sandbox::Injection::Refuse(code)) => return Err(EngineError::Injected(code)),
+            Some(sandbox::Injection::Channel(outcome)) => ChannelAnswer {
+                outcome,
+                acquirer: crate::channels::Simulator::acquirer_ref(&payment),
+            },
+            None => self.inner.channel.submit(&payment, &caps),
+        };
+
+        let (held, quote) = self
+            .settlement(&mut tx, cmd.amount, payment.settlement_currency, now)
+            .await?;
         let mut refund = Refund {
             id: RefundId::parse(new_id(IdKind::Refund, now))
                 .map_err(|e| EngineError::Invalid(e.to_string()))?,
@@ -94,45 +134,351 @@ impl Engine {
             reason: cmd.reason.clone(),
             notify_url: cmd.notify_url.clone(),
             result_code: None,
-            notify_on_final: false,
+            notify_on_final: cmd.mode == RefundMode::LegacyAsync,
+            held,
+            settled: None,
+            quote,
+            commission_returned: 0,
+            acquirer: answer.acquirer,
+            reversed_at: None,
             created_at: now,
             finished_at: None,
         };
-        let posting = match self.inner.channel.submit(&payment, &refund) {
-            ChannelOutcome::Succeeded => {
-                refund.status = RefundStatus::Success;
-                refund.finished_at = Some(now);
-                Some(ledger::refund_paid(
-                    &refund.merchant,
-                    refund.id.as_str(),
-                    refund.amount,
-                ))
+        let floors = Floors::enforced(merchant.contract.overdraft_minor);
+        let reserve = ledger::refund_reserved(&refund.merchant, refund.id.as_str(), held);
+        match tx
+            .post(&reserve, &new_id(IdKind::Posting, now), now, floors)
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::BelowFloor { .. }) if cmd.mode == RefundMode::LegacyAsync => {
+                refund.status = RefundStatus::WaitingFunds;
+                refund.held = Money::new(held.currency, 0);
+                tx.insert_refund(&refund).await?;
+                self.schedule(
+                    &mut tx,
+                    RETRY_FUNDS,
+                    &refund,
+                    "",
+                    now.plus_millis(FUNDS_RETRY_MS),
+                )
+                .await?;
+                tx.commit().await?;
+                return Ok(refund);
             }
-            ChannelOutcome::Failed { reason } => {
-                refund.status = RefundStatus::Fail;
-                refund.result_code = Some(reason);
-                refund.finished_at = Some(now);
-                None
+            Err(StoreError::BelowFloor { .. }) => {
+                return Err(RefundRefused::BalanceNotEnough.into())
             }
-            ChannelOutcome::Pending => Some(ledger::refund_reserved(
-                &refund.merchant,
-                refund.id.as_str(),
-                refund.amount,
-            )),
-        };
-        if let Some(posting) = posting {
-            tx.post(&posting, &new_id(IdKind::Posting, now), now)
-                .await
-                .map_err(|e| match e {
-                    StoreError::BelowFloor { .. } => {
-                        EngineError::RefundRefused(RefundRefused::BalanceNotEnough)
-                    }
-                    e => e.into(),
-                })?;
+            Err(e) => return Err(e.into()),
         }
         tx.insert_refund(&refund).await?;
+        self.follow(
+            &mut tx,
+            &merchant,
+            &payment,
+            &mut refund,
+            answer.outcome,
+            cmd.mode == RefundMode::Ams,
+        )
+        .await?;
         tx.commit().await?;
         Ok(refund)
+    }
+
+    /// Acts on what the channel said about a refund that holds its funds.
+    /// `notify_if_later`: an answer that is not final now owes a notification when it becomes final.
+    async fn follow(
+        &self,
+        tx: &mut Tx,
+        merchant: &Merchant,
+        payment: &Payment,
+        refund: &mut Refund,
+        outcome: ChannelOutcome,
+        notify_if_later: bool,
+    ) -> Result<()> {
+        let now = self.now();
+        let timed_out = matches!(outcome, ChannelOutcome::TimedOut { .. });
+        match outcome {
+            ChannelOutcome::Now(settle) => self.settle(tx, merchant, payment, refund, settle).await,
+            ChannelOutcome::Pending { after_ms, then }
+            | ChannelOutcome::TimedOut { after_ms, then } => {
+                if timed_out {
+                    refund.result_code = Some("UNKNOWN_EXCEPTION".into());
+                }
+                refund.notify_on_final |= notify_if_later;
+                tx.update_refund(refund).await?;
+                self.schedule(
+                    tx,
+                    COMPLETE_REFUND,
+                    refund,
+                    &then.encode(),
+                    now.plus_millis(after_ms),
+                )
+                .await
+            }
+        }
+    }
+
+    /// Finishes a refund that holds its funds, as the channel settled it.
+    pub(crate) async fn settle(
+        &self,
+        tx: &mut Tx,
+        merchant: &Merchant,
+        payment: &Payment,
+        refund: &mut Refund,
+        settle: Settle,
+    ) -> Result<()> {
+        match settle {
+            Settle::Success => self.succeed(tx, merchant, payment, refund).await,
+            Settle::Fail { reason } => self.fail(tx, merchant, payment, refund, reason, true).await,
+            Settle::SuccessThenReverse { after_ms } => {
+                self.succeed(tx, merchant, payment, refund).await?;
+                self.schedule(
+                    tx,
+                    REVERSE_REFUND,
+                    refund,
+                    "",
+                    self.now().plus_millis(after_ms),
+                )
+                .await
+            }
+        }
+    }
+
+    /// The refund succeeded: it costs the merchant the settlement amount at
+    /// today's rate, and the contract's share of the commission comes back.
+    async fn succeed(
+        &self,
+        tx: &mut Tx,
+        merchant: &Merchant,
+        payment: &Payment,
+        refund: &mut Refund,
+    ) -> Result<()> {
+        let now = self.now();
+        let totals = tx.refund_totals(&payment.id).await?;
+        let (settled, quote) = self
+            .settlement(tx, refund.amount, refund.held.currency, now)
+            .await?;
+        let returned = merchant.contract.commission_refund.returned(
+            payment.commission_minor,
+            payment.refundable_base(),
+            refund.amount.minor,
+            totals.outstanding_minor,
+            totals.commission_returned,
+        );
+        let posting = ledger::refund_settled(
+            &refund.merchant,
+            refund.id.as_str(),
+            refund.held,
+            settled,
+            refund.amount,
+            returned,
+        );
+        // The money has left with the channel; a dearer rate may not be refused now.
+        let floors = Floors {
+            overdraft_minor: merchant.contract.overdraft_minor,
+            enforce: false,
+        };
+        tx.post(&posting, &new_id(IdKind::Posting, now), now, floors)
+            .await?;
+        refund.status = RefundStatus::Success;
+        refund.result_code = None;
+        refund.settled = Some(settled);
+        refund.quote = quote;
+        refund.commission_returned = returned;
+        refund.finished_at = Some(now);
+        self.record_final(tx, merchant, payment, refund, true).await
+    }
+
+    /// The refund failed: its held funds go back to the merchant.
+    async fn fail(
+        &self,
+        tx: &mut Tx,
+        merchant: &Merchant,
+        payment: &Payment,
+        refund: &mut Refund,
+        reason: String,
+        notify: bool,
+    ) -> Result<()> {
+        let now = self.now();
+        if refund.held.minor != 0 {
+            let posting =
+                ledger::refund_released(&refund.merchant, refund.id.as_str(), refund.held);
+            tx.post(
+                &posting,
+                &new_id(IdKind::Posting, now),
+                now,
+                Floors::enforced(merchant.contract.overdraft_minor),
+            )
+            .await?;
+        }
+        refund.status = RefundStatus::Fail;
+        refund.result_code = Some(reason);
+        refund.finished_at = Some(now);
+        self.record_final(tx, merchant, payment, refund, notify)
+            .await
+    }
+
+    /// Stores a final refund and the notification it owes.
+    async fn record_final(
+        &self,
+        tx: &mut Tx,
+        merchant: &Merchant,
+        payment: &Payment,
+        refund: &Refund,
+        notify: bool,
+    ) -> Result<()> {
+        debug_assert!(refund.status.is_final());
+        tx.update_refund(refund).await?;
+        if notify && refund.notify_on_final {
+            notices::refund_final(tx, merchant, payment, refund, self.now()).await?;
+        }
+        Ok(())
+    }
+
+    async fn schedule(
+        &self,
+        tx: &mut Tx,
+        kind: &str,
+        refund: &Refund,
+        payload: &str,
+        at: Timestamp,
+    ) -> Result<()> {
+        let now = self.now();
+        tx.insert_job(
+            &new_id(IdKind::Posting, now),
+            kind,
+            refund.id.as_str(),
+            payload,
+            at,
+            now,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Finishes a processing refund as its channel planned (a scheduled job).
+    pub(crate) async fn complete_refund(
+        &self,
+        tx: &mut Tx,
+        refund_id: &RefundId,
+        plan: Settle,
+    ) -> Result<()> {
+        let Some((merchant, payment, mut refund)) =
+            self.lock_refund_with_payment(tx, refund_id).await?
+        else {
+            return Ok(());
+        };
+        if refund.status != RefundStatus::Processing {
+            return Ok(());
+        }
+        self.settle(tx, &merchant, &payment, &mut refund, plan)
+            .await
+    }
+
+    /// Tries again to hold the funds of a refund waiting for them; fails it
+    /// silently once the retry window is over. Returns whether to retry later.
+    pub(crate) async fn retry_funds(&self, tx: &mut Tx, refund_id: &RefundId) -> Result<bool> {
+        let now = self.now();
+        let Some((merchant, payment, mut refund)) =
+            self.lock_refund_with_payment(tx, refund_id).await?
+        else {
+            return Ok(false);
+        };
+        if refund.status != RefundStatus::WaitingFunds {
+            return Ok(false);
+        }
+        if now >= refund.created_at.plus_days(FUNDS_RETRY_DAYS) {
+            // The seed: after 180 days the refund fails and no notification is sent.
+            self.fail(
+                tx,
+                &merchant,
+                &payment,
+                &mut refund,
+                BALANCE_NOT_ENOUGH.into(),
+                false,
+            )
+            .await?;
+            return Ok(false);
+        }
+        let (held, quote) = self
+            .settlement(tx, refund.amount, refund.held.currency, now)
+            .await?;
+        let reserve = ledger::refund_reserved(&refund.merchant, refund.id.as_str(), held);
+        match tx
+            .post(
+                &reserve,
+                &new_id(IdKind::Posting, now),
+                now,
+                Floors::enforced(merchant.contract.overdraft_minor),
+            )
+            .await
+        {
+            Err(StoreError::BelowFloor { .. }) => return Ok(true),
+            other => other?,
+        }
+        refund.status = RefundStatus::Processing;
+        refund.held = held;
+        refund.quote = quote;
+        let caps = self.capabilities(&payment, &merchant.contract);
+        let answer = self.inner.channel.submit(&payment, &caps);
+        self.follow(tx, &merchant, &payment, &mut refund, answer.outcome, false)
+            .await?;
+        Ok(false)
+    }
+
+    /// The buyer's bank sent a successful refund's money back: it is the merchant's again.
+    pub(crate) async fn reverse_refund(&self, tx: &mut Tx, refund_id: &RefundId) -> Result<()> {
+        let now = self.now();
+        let Some((merchant, _, mut refund)) = self.lock_refund_with_payment(tx, refund_id).await?
+        else {
+            return Ok(());
+        };
+        let (RefundStatus::Success, None, Some(settled)) =
+            (refund.status, refund.reversed_at, refund.settled)
+        else {
+            return Ok(());
+        };
+        let posting =
+            ledger::refund_reversed(&refund.merchant, refund.id.as_str(), refund.amount, settled);
+        tx.post(
+            &posting,
+            &new_id(IdKind::Posting, now),
+            now,
+            Floors::enforced(merchant.contract.overdraft_minor),
+        )
+        .await?;
+        refund.reversed_at = Some(now);
+        tx.update_refund(&refund).await?;
+        Ok(())
+    }
+
+    /// Locks a refund's payment, then the refund: the order refund creation takes too.
+    async fn lock_refund_with_payment(
+        &self,
+        tx: &mut Tx,
+        refund_id: &RefundId,
+    ) -> Result<Option<(Merchant, Payment, Refund)>> {
+        let Some(peek) = tx.refund_by_id(refund_id).await? else {
+            return Ok(None);
+        };
+        let payment = tx
+            .lock_payment(&peek.merchant, PaymentKey::Id(&peek.payment_id))
+            .await?
+            .ok_or_else(|| {
+                EngineError::Store(StoreError::Corrupt(format!(
+                    "refund {refund_id} has no payment"
+                )))
+            })?;
+        let refund = tx
+            .lock_refund(&peek.merchant, refund_id)
+            .await?
+            .ok_or(EngineError::RefundNotFound)?;
+        let merchant = tx
+            .merchant(&peek.merchant)
+            .await?
+            .ok_or(EngineError::UnknownMerchant)?;
+        Ok(Some((merchant, payment, refund)))
     }
 
     pub async fn inquire_refund(&self, merchant: &ClientId, key: RefundKey<'_>) -> Result<Refund> {

@@ -14,6 +14,14 @@ CREATE TABLE merchants (
     legacy_partner_id TEXT NOT NULL UNIQUE,
     legacy_md5_key TEXT NOT NULL,
     platform_private_key TEXT NOT NULL,
+    -- The contract: see backflow_domain::merchant::Contract.
+    commission_bps BIGINT NOT NULL DEFAULT 0,
+    commission_refund TEXT NOT NULL DEFAULT 'NONE',
+    refund_window_days BIGINT,
+    overdraft_minor BIGINT NOT NULL DEFAULT 0,
+    card_acquirer TEXT,
+    rate_limit_per_second BIGINT,
+    method_overrides TEXT,
     created_at BIGINT NOT NULL
 );
 
@@ -39,6 +47,8 @@ CREATE TABLE payments (
     captured BIGINT NOT NULL,
     capture_closed BIGINT NOT NULL,
     settlement_currency TEXT NOT NULL,
+    settled BIGINT NOT NULL,
+    commission BIGINT NOT NULL,
     acquirer TEXT,
     chargeback_pending BIGINT NOT NULL,
     notify_url TEXT,
@@ -71,6 +81,19 @@ CREATE TABLE refunds (
     notify_url TEXT,
     result_code TEXT,
     notify_on_final BIGINT NOT NULL,
+    held_currency TEXT NOT NULL,
+    held BIGINT NOT NULL,
+    settled BIGINT,
+    quote_base TEXT,
+    quote_quote TEXT,
+    quote_rate TEXT,
+    quote_date TEXT,
+    commission_returned BIGINT NOT NULL,
+    acquirer_name TEXT,
+    acquirer_merchant_id TEXT,
+    acquirer_transaction_id TEXT,
+    acquirer_reference_no TEXT,
+    reversed_at BIGINT,
     created_at BIGINT NOT NULL,
     finished_at BIGINT,
     UNIQUE (client_id, refund_request_id)
@@ -101,3 +124,36 @@ CREATE TABLE ledger_balances (
     floor BIGINT,
     PRIMARY KEY (account, currency)
 );
+
+-- Exchange rates: units of `quote` per unit of `base`, as an exact decimal string.
+CREATE TABLE fx_rates (
+    rate_date TEXT NOT NULL,
+    base TEXT NOT NULL,
+    quote TEXT NOT NULL,
+    rate TEXT NOT NULL,
+    PRIMARY KEY (rate_date, base, quote)
+);
+
+-- Work for later, claimed by one node at a time.
+CREATE TABLE jobs (
+    job_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    -- What the simulated channel will answer (for completions), e.g. SUCCESS or FAIL:CODE.
+    payload TEXT NOT NULL,
+    run_at BIGINT NOT NULL,
+    attempts BIGINT NOT NULL,
+    claimed_by TEXT,
+    claim_expires_at BIGINT,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX jobs_due ON jobs (run_at);
+
+-- Sandbox error injection: scripted outcomes for a merchant's next refunds, used in order.
+CREATE TABLE sandbox_scripts (
+    script_id TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX sandbox_scripts_by_merchant ON sandbox_scripts (client_id, created_at);

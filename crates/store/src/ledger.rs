@@ -1,7 +1,7 @@
 //! The ledger: postings, their legs, and running balances with floors.
 
 use crate::{get_i64, get_opt_i64, get_str, Result, Store, StoreError, Tx};
-use backflow_domain::ledger::Posting;
+use backflow_domain::ledger::{Account, Posting};
 use backflow_domain::Timestamp;
 
 /// One account's balance in one currency.
@@ -82,15 +82,41 @@ impl std::fmt::Display for LedgerBreach {
     }
 }
 
+/// How a posting treats account floors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Floors {
+    /// The merchant's contracted overdraft: its available balance may go this far below zero.
+    pub overdraft_minor: i64,
+    /// Refuse a debit that would cross a floor. Off only for money that has
+    /// already moved outside (a refund settled at a dearer rate than it held).
+    pub enforce: bool,
+}
+
+impl Floors {
+    pub fn enforced(overdraft_minor: i64) -> Self {
+        Self {
+            overdraft_minor,
+            enforce: true,
+        }
+    }
+
+    fn of(&self, account: &Account) -> Option<i64> {
+        match account {
+            Account::MerchantAvailable(_) => Some(-self.overdraft_minor),
+            other => other.default_floor(),
+        }
+    }
+}
+
 impl Tx {
     /// Applies a balanced posting. A debit that would take a floored account
-    /// below its floor fails with [`StoreError::BelowFloor`] and changes nothing
-    /// that the caller does not roll back.
+    /// below its floor fails with [`StoreError::BelowFloor`]; the caller rolls back.
     pub async fn post(
         &mut self,
         posting: &Posting,
         posting_id: &str,
         now: Timestamp,
+        floors: Floors,
     ) -> Result<()> {
         assert!(posting.is_balanced(), "unbalanced posting {posting:?}");
         sqlx::query("INSERT INTO ledger_postings (posting_id, kind, reference, created_at) VALUES ($1, $2, $3, $4)")
@@ -103,25 +129,26 @@ impl Tx {
         for (i, leg) in posting.legs.iter().enumerate() {
             let account = leg.account.key();
             let currency = leg.currency.code();
-            sqlx::query(
-                "INSERT INTO ledger_legs (posting_id, leg_no, account, currency, amount) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(posting_id)
-            .bind(i as i64)
-            .bind(&account)
-            .bind(currency)
-            .bind(leg.amount)
-            .execute(self.conn())
-            .await?;
+            let floor = floors.of(&leg.account);
+            sqlx::query("INSERT INTO ledger_legs (posting_id, leg_no, account, currency, amount) VALUES ($1, $2, $3, $4, $5)")
+                .bind(posting_id)
+                .bind(i as i64)
+                .bind(&account)
+                .bind(currency)
+                .bind(leg.amount)
+                .execute(self.conn())
+                .await?;
             // The floor check is part of the update, so concurrent debits of one
-            // balance cannot both pass it.
+            // balance cannot both pass it. The stored floor follows the contract.
             let updated = sqlx::query(
-                "UPDATE ledger_balances SET balance = balance + $1 \
-                 WHERE account = $2 AND currency = $3 AND ($1 >= 0 OR floor IS NULL OR balance + $1 >= floor)",
+                "UPDATE ledger_balances SET balance = balance + $1, floor = $4 \
+                 WHERE account = $2 AND currency = $3 AND ($5 = 0 OR $1 >= 0 OR $4 IS NULL OR balance + $1 >= $4)",
             )
             .bind(leg.amount)
             .bind(&account)
             .bind(currency)
+            .bind(floor)
+            .bind(i64::from(floors.enforce))
             .execute(self.conn())
             .await?
             .rows_affected();
@@ -136,8 +163,7 @@ impl Tx {
             .fetch_optional(self.conn())
             .await?
             .is_some();
-            let floor = leg.account.is_merchant().then_some(0i64);
-            if exists || floor.is_some_and(|f| leg.amount < f) {
+            if exists || (floors.enforce && floor.is_some_and(|f| leg.amount < f)) {
                 return Err(StoreError::BelowFloor { account });
             }
             sqlx::query("INSERT INTO ledger_balances (account, currency, balance, floor) VALUES ($1, $2, $3, $4)")

@@ -7,15 +7,27 @@
 //! PostgreSQL every node shares one pool and money is serialised by row locks
 //! (`SELECT … FOR UPDATE`).
 
+mod fx;
+mod jobs;
 mod ledger;
 mod merchants;
+mod outbox;
 mod payments;
 mod refunds;
+mod reports;
+mod sandbox;
 
-pub use ledger::{BalanceRow, LedgerBreach};
+pub use fx::FxRate;
+pub use jobs::Job;
+pub use ledger::{BalanceRow, Floors, LedgerBreach};
 pub use merchants::{MerchantKeys, NewMerchant};
+pub use outbox::{
+    AttemptResult, AttemptRow, ClaimRequest, NewNotification, NotificationFilter, NotificationKind,
+    NotificationRow, NotificationStatus, ResendOutcome,
+};
 pub use payments::{Capture, PaymentKey};
 pub use refunds::{RefundKey, RefundTotals};
+pub use reports::{ReportTransaction, TransactionKind};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
@@ -35,6 +47,15 @@ impl Backend {
         match self {
             Self::Sqlite => "",
             Self::Postgres => " FOR UPDATE",
+        }
+    }
+
+    /// What a read of work to claim adds so that concurrent claimers take
+    /// disjoint rows instead of waiting for each other (outbox claims).
+    fn skip_locked_clause(self) -> &'static str {
+        match self {
+            Self::Sqlite => "",
+            Self::Postgres => " FOR UPDATE SKIP LOCKED",
         }
     }
 }

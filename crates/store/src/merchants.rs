@@ -1,9 +1,11 @@
 //! Merchants, their registered public keys and the platform's signing keys.
 
-use crate::{corrupt, get_i64, get_opt_str, get_str, Result, Store, Tx};
-use backflow_domain::merchant::Merchant;
+use crate::{corrupt, get_i64, get_opt_i64, get_opt_str, get_str, Result, Store, Tx};
+use backflow_domain::merchant::{CommissionRefund, Contract, Merchant};
+use backflow_domain::method::MethodOverride;
 use backflow_domain::{ClientId, Currency, Timestamp};
 use sqlx::any::AnyRow;
+use sqlx::Executor;
 
 /// A merchant to create.
 pub struct NewMerchant {
@@ -21,6 +23,25 @@ pub struct MerchantKeys {
     pub public_keys: Vec<(u32, String)>,
 }
 
+fn contract_from_row(row: &AnyRow) -> Result<Contract> {
+    let refund = get_str(row, "commission_refund")?;
+    let overrides = get_opt_str(row, "method_overrides")?.unwrap_or_default();
+    let small = |v: Option<i64>| v.map(u32::try_from).transpose().map_err(corrupt);
+    Ok(Contract {
+        commission_bps: u32::try_from(get_i64(row, "commission_bps")?).map_err(corrupt)?,
+        commission_refund: CommissionRefund::parse(&refund).ok_or_else(|| corrupt(refund))?,
+        refund_window_days: small(get_opt_i64(row, "refund_window_days")?)?,
+        overdraft_minor: get_i64(row, "overdraft_minor")?,
+        card_acquirer: get_opt_str(row, "card_acquirer")?,
+        rate_limit_per_second: small(get_opt_i64(row, "rate_limit_per_second")?)?,
+        method_overrides: overrides
+            .split(';')
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| MethodOverride::parse(s).map_err(corrupt))
+            .collect::<Result<_>>()?,
+    })
+}
+
 fn merchant_from_row(row: &AnyRow) -> Result<Merchant> {
     let settlement_currency = get_opt_str(row, "settlement_currency")?
         .map(|c| Currency::parse(&c).map_err(corrupt))
@@ -32,21 +53,29 @@ fn merchant_from_row(row: &AnyRow) -> Result<Merchant> {
         notify_url: get_opt_str(row, "notify_url")?,
         legacy_partner_id: get_str(row, "legacy_partner_id")?,
         legacy_md5_key: get_str(row, "legacy_md5_key")?,
+        contract: contract_from_row(row)?,
     })
 }
 
-const MERCHANT_COLUMNS: &str =
-    "client_id, name, settlement_currency, notify_url, legacy_partner_id, legacy_md5_key";
+const MERCHANT_COLUMNS: &str = "client_id, name, settlement_currency, notify_url, legacy_partner_id, legacy_md5_key, \
+    commission_bps, commission_refund, refund_window_days, overdraft_minor, card_acquirer, rate_limit_per_second, method_overrides";
+
+async fn fetch_merchant<'e, E: Executor<'e, Database = sqlx::Any>>(
+    e: E,
+    client_id: &ClientId,
+) -> Result<Option<Merchant>> {
+    let row = sqlx::query(&format!(
+        "SELECT {MERCHANT_COLUMNS} FROM merchants WHERE client_id = $1"
+    ))
+    .bind(client_id.as_str())
+    .fetch_optional(e)
+    .await?;
+    row.as_ref().map(merchant_from_row).transpose()
+}
 
 impl Store {
     pub async fn merchant(&self, client_id: &ClientId) -> Result<Option<Merchant>> {
-        let row = sqlx::query(&format!(
-            "SELECT {MERCHANT_COLUMNS} FROM merchants WHERE client_id = $1"
-        ))
-        .bind(client_id.as_str())
-        .fetch_optional(self.read())
-        .await?;
-        row.as_ref().map(merchant_from_row).transpose()
+        fetch_merchant(self.read(), client_id).await
     }
 
     /// The merchant a legacy `partner` id belongs to.
@@ -108,6 +137,10 @@ impl Store {
 }
 
 impl Tx {
+    pub async fn merchant(&mut self, client_id: &ClientId) -> Result<Option<Merchant>> {
+        fetch_merchant(self.conn(), client_id).await
+    }
+
     pub async fn insert_merchant(&mut self, new: &NewMerchant, now: Timestamp) -> Result<()> {
         let m = &new.merchant;
         sqlx::query(
@@ -125,7 +158,41 @@ impl Tx {
         .execute(self.conn())
         .await?;
         self.insert_public_key(&m.client_id, 1, &new.public_key, now)
-            .await
+            .await?;
+        self.set_contract(&m.client_id, m.settlement_currency, &m.contract)
+            .await?;
+        Ok(())
+    }
+
+    /// Replaces a merchant's contract terms and settlement currency; false when there is no such merchant.
+    pub async fn set_contract(
+        &mut self,
+        client_id: &ClientId,
+        settlement_currency: Option<Currency>,
+        c: &Contract,
+    ) -> Result<bool> {
+        let overrides: Vec<String> = c
+            .method_overrides
+            .iter()
+            .map(|(m, o)| o.render(m))
+            .collect();
+        let updated = sqlx::query(
+            "UPDATE merchants SET settlement_currency = $1, commission_bps = $2, commission_refund = $3, refund_window_days = $4, \
+             overdraft_minor = $5, card_acquirer = $6, rate_limit_per_second = $7, method_overrides = $8 WHERE client_id = $9",
+        )
+        .bind(settlement_currency.map(|c| c.code()))
+        .bind(i64::from(c.commission_bps))
+        .bind(c.commission_refund.as_str())
+        .bind(c.refund_window_days.map(i64::from))
+        .bind(c.overdraft_minor)
+        .bind(c.card_acquirer.as_deref())
+        .bind(c.rate_limit_per_second.map(i64::from))
+        .bind((!overrides.is_empty()).then(|| overrides.join(";")))
+        .bind(client_id.as_str())
+        .execute(self.conn())
+        .await?
+        .rows_affected();
+        Ok(updated == 1)
     }
 
     pub async fn insert_public_key(

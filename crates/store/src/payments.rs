@@ -9,7 +9,7 @@ use sqlx::any::AnyRow;
 use sqlx::Executor;
 
 const PAYMENT_COLUMNS: &str = "payment_id, client_id, door, payment_request_id, currency, amount, method_type, \
-    product_code, status, is_authorization, captured, capture_closed, settlement_currency, acquirer, \
+    product_code, status, is_authorization, captured, capture_closed, settlement_currency, settled, commission, acquirer, \
     chargeback_pending, notify_url, created_at, paid_at";
 
 fn payment_from_row(row: &AnyRow) -> Result<Payment> {
@@ -32,6 +32,8 @@ fn payment_from_row(row: &AnyRow) -> Result<Payment> {
         capture_closed: get_i64(row, "capture_closed")? != 0,
         settlement_currency: Currency::parse(&get_str(row, "settlement_currency")?)
             .map_err(corrupt)?,
+        settled_minor: get_i64(row, "settled")?,
+        commission_minor: get_i64(row, "commission")?,
         acquirer: get_opt_str(row, "acquirer")?,
         chargeback_pending: get_i64(row, "chargeback_pending")? != 0,
         notify_url: get_opt_str(row, "notify_url")?,
@@ -130,7 +132,7 @@ impl Tx {
 
     pub async fn insert_payment(&mut self, p: &Payment) -> Result<()> {
         sqlx::query(&format!(
-            "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+            "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
         ))
         .bind(p.id.as_str())
         .bind(p.merchant.as_str())
@@ -144,7 +146,9 @@ impl Tx {
         .bind(i64::from(p.is_authorization))
         .bind(p.captured_minor)
         .bind(i64::from(p.capture_closed))
-        .bind(p.settlement_currency.code())
+                .bind(p.settlement_currency.code())
+        .bind(p.settled_minor)
+        .bind(p.commission_minor)
         .bind(p.acquirer.as_deref())
         .bind(i64::from(p.chargeback_pending))
         .bind(p.notify_url.as_deref())
@@ -158,14 +162,16 @@ impl Tx {
     /// Writes back what a payment's life may change: status, captures and the paid time.
     pub async fn update_payment(&mut self, p: &Payment) -> Result<()> {
         sqlx::query(
-            "UPDATE payments SET status = $1, captured = $2, capture_closed = $3, chargeback_pending = $4, paid_at = $5 \
-             WHERE payment_id = $6",
+                        "UPDATE payments SET status = $1, captured = $2, capture_closed = $3, chargeback_pending = $4, paid_at = $5, \
+             settled = $6, commission = $7 WHERE payment_id = $8",
         )
         .bind(p.status.as_str())
         .bind(p.captured_minor)
         .bind(i64::from(p.capture_closed))
         .bind(i64::from(p.chargeback_pending))
-        .bind(p.paid_at.map(Timestamp::millis))
+                .bind(p.paid_at.map(Timestamp::millis))
+        .bind(p.settled_minor)
+        .bind(p.commission_minor)
         .bind(p.id.as_str())
         .execute(self.conn())
         .await?;

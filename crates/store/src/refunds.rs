@@ -1,29 +1,66 @@
 //! Refunds.
 
 use crate::{corrupt, get_i64, get_opt_i64, get_opt_str, get_str, Result, Store, Tx};
+use backflow_domain::fx::{Quote, Rate};
+use backflow_domain::payment::AcquirerRef;
 use backflow_domain::refund::{Refund, RefundStatus};
 use backflow_domain::{ClientId, Currency, Money, PaymentId, RefundId, RefundRequestId, Timestamp};
 use sqlx::any::AnyRow;
 use sqlx::Executor;
 
-const REFUND_COLUMNS: &str =
-    "refund_id, client_id, refund_request_id, payment_id, currency, amount, status, \
-    reason, notify_url, result_code, notify_on_final, created_at, finished_at";
+const REFUND_COLUMNS: &str = "refund_id, client_id, refund_request_id, payment_id, currency, amount, status, \
+    reason, notify_url, result_code, notify_on_final, held_currency, held, settled, quote_base, quote_quote, \
+    quote_rate, quote_date, commission_returned, acquirer_name, acquirer_merchant_id, acquirer_transaction_id, \
+    acquirer_reference_no, reversed_at, created_at, finished_at";
+
+fn currency(row: &AnyRow, col: &str) -> Result<Currency> {
+    Currency::parse(&get_str(row, col)?).map_err(corrupt)
+}
+
+fn quote_from_row(row: &AnyRow) -> Result<Option<Quote>> {
+    let Some(rate) = get_opt_str(row, "quote_rate")? else {
+        return Ok(None);
+    };
+    Ok(Some(Quote {
+        base: currency(row, "quote_base")?,
+        quote: currency(row, "quote_quote")?,
+        rate: Rate::parse(&rate).map_err(corrupt)?,
+        rate_date: get_str(row, "quote_date")?,
+    }))
+}
+
+fn acquirer_from_row(row: &AnyRow) -> Result<Option<AcquirerRef>> {
+    let Some(name) = get_opt_str(row, "acquirer_name")? else {
+        return Ok(None);
+    };
+    Ok(Some(AcquirerRef {
+        name,
+        merchant_id: get_str(row, "acquirer_merchant_id")?,
+        transaction_id: get_str(row, "acquirer_transaction_id")?,
+        reference_no: get_str(row, "acquirer_reference_no")?,
+    }))
+}
 
 fn refund_from_row(row: &AnyRow) -> Result<Refund> {
-    let currency = Currency::parse(&get_str(row, "currency")?).map_err(corrupt)?;
     let status = get_str(row, "status")?;
+    let held_currency = currency(row, "held_currency")?;
     Ok(Refund {
         id: RefundId::parse(get_str(row, "refund_id")?).map_err(corrupt)?,
         merchant: ClientId::parse(get_str(row, "client_id")?).map_err(corrupt)?,
         request_id: RefundRequestId::parse(get_str(row, "refund_request_id")?).map_err(corrupt)?,
         payment_id: PaymentId::parse(get_str(row, "payment_id")?).map_err(corrupt)?,
-        amount: Money::new(currency, get_i64(row, "amount")?),
+        amount: Money::new(currency(row, "currency")?, get_i64(row, "amount")?),
         status: RefundStatus::parse(&status).ok_or_else(|| corrupt(status))?,
         reason: get_opt_str(row, "reason")?,
         notify_url: get_opt_str(row, "notify_url")?,
         result_code: get_opt_str(row, "result_code")?,
         notify_on_final: get_i64(row, "notify_on_final")? != 0,
+        held: Money::new(held_currency, get_i64(row, "held")?),
+        settled: get_opt_i64(row, "settled")?.map(|m| Money::new(held_currency, m)),
+        quote: quote_from_row(row)?,
+        commission_returned: get_i64(row, "commission_returned")?,
+        acquirer: acquirer_from_row(row)?,
+        reversed_at: get_opt_i64(row, "reversed_at")?.map(Timestamp),
         created_at: Timestamp(get_i64(row, "created_at")?),
         finished_at: get_opt_i64(row, "finished_at")?.map(Timestamp),
     })
@@ -40,6 +77,7 @@ async fn fetch_refund<'e, E>(
     e: E,
     merchant: &ClientId,
     key: RefundKey<'_>,
+    lock: &str,
 ) -> Result<Option<Refund>>
 where
     E: Executor<'e, Database = sqlx::Any>,
@@ -48,8 +86,9 @@ where
         RefundKey::Id(id) => ("refund_id", id.as_str()),
         RefundKey::RequestId(id) => ("refund_request_id", id.as_str()),
     };
-    let sql =
-        format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE client_id = $1 AND {column} = $2");
+    let sql = format!(
+        "SELECT {REFUND_COLUMNS} FROM refunds WHERE client_id = $1 AND {column} = $2{lock}"
+    );
     let row = sqlx::query(&sql)
         .bind(merchant.as_str())
         .bind(value)
@@ -65,11 +104,13 @@ pub struct RefundTotals {
     pub outstanding_minor: i64,
     /// How many such refunds there are.
     pub count: u32,
+    /// Commission already given back by the payment's refunds.
+    pub commission_returned: i64,
 }
 
 impl Store {
     pub async fn refund(&self, merchant: &ClientId, key: RefundKey<'_>) -> Result<Option<Refund>> {
-        fetch_refund(self.read(), merchant, key).await
+        fetch_refund(self.read(), merchant, key, "").await
     }
 
     pub async fn refunds_of(&self, payment: &PaymentId) -> Result<Vec<Refund>> {
@@ -84,19 +125,41 @@ impl Store {
 }
 
 impl Tx {
+    /// A refund by id alone, for work that starts from the id (scheduled jobs).
+    pub async fn refund_by_id(&mut self, id: &RefundId) -> Result<Option<Refund>> {
+        let row = sqlx::query(&format!(
+            "SELECT {REFUND_COLUMNS} FROM refunds WHERE refund_id = $1"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(self.conn())
+        .await?;
+        row.as_ref().map(refund_from_row).transpose()
+    }
+
     pub async fn refund(
         &mut self,
         merchant: &ClientId,
         key: RefundKey<'_>,
     ) -> Result<Option<Refund>> {
-        fetch_refund(self.conn(), merchant, key).await
+        fetch_refund(self.conn(), merchant, key, "").await
+    }
+
+    /// Reads a refund and holds it until the transaction ends.
+    pub async fn lock_refund(
+        &mut self,
+        merchant: &ClientId,
+        id: &RefundId,
+    ) -> Result<Option<Refund>> {
+        let lock = self.backend.lock_clause();
+        fetch_refund(self.conn(), merchant, RefundKey::Id(id), lock).await
     }
 
     /// Totals over the payment's refunds; call it with the payment locked.
     pub async fn refund_totals(&mut self, payment: &PaymentId) -> Result<RefundTotals> {
         let row = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total, COUNT(*) AS n FROM refunds \
-             WHERE payment_id = $1 AND status <> 'FAIL'",
+            "SELECT CAST(COALESCE(SUM(CASE WHEN status <> 'FAIL' THEN amount ELSE 0 END), 0) AS BIGINT) AS total, \
+             CAST(COALESCE(SUM(CASE WHEN status <> 'FAIL' THEN 1 ELSE 0 END), 0) AS BIGINT) AS n, \
+             CAST(COALESCE(SUM(commission_returned), 0) AS BIGINT) AS returned FROM refunds WHERE payment_id = $1",
         )
         .bind(payment.as_str())
         .fetch_one(self.conn())
@@ -104,26 +167,66 @@ impl Tx {
         Ok(RefundTotals {
             outstanding_minor: get_i64(&row, "total")?,
             count: u32::try_from(get_i64(&row, "n")?).map_err(corrupt)?,
+            commission_returned: get_i64(&row, "returned")?,
         })
     }
 
     pub async fn insert_refund(&mut self, r: &Refund) -> Result<()> {
-        sqlx::query(&format!(
-            "INSERT INTO refunds ({REFUND_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-        ))
-        .bind(r.id.as_str())
-        .bind(r.merchant.as_str())
-        .bind(r.request_id.as_str())
-        .bind(r.payment_id.as_str())
-        .bind(r.amount.currency.code())
-        .bind(r.amount.minor)
+        let placeholders: Vec<String> = (1..=26).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "INSERT INTO refunds ({REFUND_COLUMNS}) VALUES ({})",
+            placeholders.join(", ")
+        );
+        sqlx::query(&sql)
+            .bind(r.id.as_str())
+            .bind(r.merchant.as_str())
+            .bind(r.request_id.as_str())
+            .bind(r.payment_id.as_str())
+            .bind(r.amount.currency.code())
+            .bind(r.amount.minor)
+            .bind(r.status.as_str())
+            .bind(r.reason.as_deref())
+            .bind(r.notify_url.as_deref())
+            .bind(r.result_code.as_deref())
+            .bind(i64::from(r.notify_on_final))
+            .bind(r.held.currency.code())
+            .bind(r.held.minor)
+            .bind(r.settled.map(|m| m.minor))
+            .bind(r.quote.as_ref().map(|q| q.base.code()))
+            .bind(r.quote.as_ref().map(|q| q.quote.code()))
+            .bind(r.quote.as_ref().map(|q| q.rate.to_decimal_string()))
+            .bind(r.quote.as_ref().map(|q| q.rate_date.clone()))
+            .bind(r.commission_returned)
+            .bind(r.acquirer.as_ref().map(|a| a.name.clone()))
+            .bind(r.acquirer.as_ref().map(|a| a.merchant_id.clone()))
+            .bind(r.acquirer.as_ref().map(|a| a.transaction_id.clone()))
+            .bind(r.acquirer.as_ref().map(|a| a.reference_no.clone()))
+            .bind(r.reversed_at.map(Timestamp::millis))
+            .bind(r.created_at.millis())
+            .bind(r.finished_at.map(Timestamp::millis))
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Writes back what a refund's life changes after it is created.
+    pub async fn update_refund(&mut self, r: &Refund) -> Result<()> {
+        sqlx::query(
+            "UPDATE refunds SET status = $1, result_code = $2, held = $3, settled = $4, quote_base = $5, quote_quote = $6, \
+             quote_rate = $7, quote_date = $8, commission_returned = $9, reversed_at = $10, finished_at = $11 WHERE refund_id = $12",
+        )
         .bind(r.status.as_str())
-        .bind(r.reason.as_deref())
-        .bind(r.notify_url.as_deref())
         .bind(r.result_code.as_deref())
-        .bind(i64::from(r.notify_on_final))
-        .bind(r.created_at.millis())
+        .bind(r.held.minor)
+        .bind(r.settled.map(|m| m.minor))
+        .bind(r.quote.as_ref().map(|q| q.base.code()))
+        .bind(r.quote.as_ref().map(|q| q.quote.code()))
+        .bind(r.quote.as_ref().map(|q| q.rate.to_decimal_string()))
+        .bind(r.quote.as_ref().map(|q| q.rate_date.clone()))
+        .bind(r.commission_returned)
+        .bind(r.reversed_at.map(Timestamp::millis))
         .bind(r.finished_at.map(Timestamp::millis))
+        .bind(r.id.as_str())
         .execute(self.conn())
         .await?;
         Ok(())

@@ -2,7 +2,7 @@
 
 use super::{engine_error, id};
 use crate::result::AmsResult;
-use crate::wire::{check_len, parse_body, time, WireAmount};
+use crate::wire::{check_len, parse_body, refund_fields};
 use crate::Call;
 use backflow_domain::refund::RefundStatus;
 use backflow_domain::{RefundId, RefundRequestId};
@@ -47,15 +47,16 @@ pub async fn handle(call: &Call<'_>, body: &[u8]) -> Result<Value, AmsResult> {
         RefundStatus::Fail => "FAIL",
         RefundStatus::Processing | RefundStatus::WaitingFunds => "PROCESSING",
     };
-    let mut v = json!({
-        "result": AmsResult::success(),
-        "refundId": refund.id.as_str(),
-        "refundRequestId": refund.request_id.as_str(),
-        "refundAmount": WireAmount::from_money(refund.amount),
-        "refundStatus": status,
-    });
-    if let (RefundStatus::Success, Some(t)) = (refund.status, refund.finished_at) {
-        v["refundTime"] = json!(time(t));
-    }
+    // Seed 000: ORDER_IS_CLOSED "is usually returned in the inquiryRefund response";
+    // every other outcome is a successful inquiry reporting the refund's status.
+    let result = match (refund.status, refund.result_code.as_deref()) {
+        (RefundStatus::Fail, Some("ORDER_IS_CLOSED")) => {
+            AmsResult::failed("ORDER_IS_CLOSED", "The refund cannot be processed.")
+        }
+        _ => AmsResult::success(),
+    };
+    let mut v = refund_fields(&refund);
+    v["result"] = json!(result);
+    v["refundStatus"] = json!(status);
     Ok(v)
 }

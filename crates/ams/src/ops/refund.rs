@@ -1,14 +1,14 @@
 //! `refund`: the merchant asks for money back to the buyer.
 
 use super::{amount, engine_error, id};
-use crate::result::{refused, AmsResult};
-use crate::wire::{check_len, check_notify_url, parse_body, time, WireAmount};
+use crate::result::{status_of, AmsResult};
+use crate::wire::{check_len, check_notify_url, parse_body, refund_fields, WireAmount};
 use crate::Call;
-use backflow_domain::refund::{Refund, RefundRefused, RefundStatus};
+use backflow_domain::refund::{Refund, RefundStatus};
 use backflow_domain::{PaymentId, RefundRequestId};
 use backflow_engine::{RefundCommand, RefundMode};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -31,6 +31,10 @@ pub async fn handle(call: &Call<'_>, body: &[u8]) -> Result<Value, AmsResult> {
     check_len("captureId", req.capture_id.as_deref(), 64)?;
     check_notify_url("refundNotifyUrl", req.refund_notify_url.as_deref())?;
     let amount = amount("refundAmount", &req.refund_amount)?;
+    call.engine
+        .admit_refund(&call.merchant)
+        .await
+        .map_err(engine_error)?;
     let refund = call
         .engine
         .refund(RefundCommand {
@@ -49,28 +53,28 @@ pub async fn handle(call: &Call<'_>, body: &[u8]) -> Result<Value, AmsResult> {
 
 /// The answer for a refund that exists, as it stands now.
 fn render(r: &Refund) -> Value {
-    let result = match r.status {
-        RefundStatus::Success => AmsResult::success(),
-        RefundStatus::Processing | RefundStatus::WaitingFunds => AmsResult::refund_in_process(),
-        RefundStatus::Fail => failure_result(r.result_code.as_deref()),
+    let result = match (r.status, r.result_code.as_deref()) {
+        (RefundStatus::Success, _) => AmsResult::success(),
+        (RefundStatus::Processing | RefundStatus::WaitingFunds, Some("UNKNOWN_EXCEPTION")) => {
+            AmsResult::new(
+                "UNKNOWN_EXCEPTION",
+                status_of("UNKNOWN_EXCEPTION"),
+                "The result is not known yet; retry with the same refundRequestId.",
+            )
+        }
+        (RefundStatus::Processing | RefundStatus::WaitingFunds, _) => {
+            AmsResult::refund_in_process()
+        }
+        (RefundStatus::Fail, code) => {
+            let code = crate::result::known_failure(code.unwrap_or("PROCESS_FAIL"));
+            AmsResult::failed(
+                code,
+                "The refund failed; use a new refundRequestId to try again.",
+            )
+        }
     };
-    let mut v = json!({
-        "result": result,
-        "refundRequestId": r.request_id.as_str(),
-        "refundId": r.id.as_str(),
-        "paymentId": r.payment_id.as_str(),
-        "refundAmount": WireAmount::from_money(r.amount),
-    });
-    if let (RefundStatus::Success, Some(t)) = (r.status, r.finished_at) {
-        v["refundTime"] = json!(time(t));
-    }
+    let mut v = refund_fields(r);
+    v["result"] = serde_json::json!(result);
+    v["paymentId"] = serde_json::json!(r.payment_id.as_str());
     v
-}
-
-/// A failed refund answers with the code it failed with.
-fn failure_result(failure: Option<&str>) -> AmsResult {
-    match failure {
-        Some("MERCHANT_BALANCE_NOT_ENOUGH") => refused(&RefundRefused::BalanceNotEnough),
-        _ => AmsResult::failed("PROCESS_FAIL", "The refund failed."),
-    }
 }

@@ -1,4 +1,8 @@
 //! One module per command group; `main.rs` only dispatches.
 
+pub mod fx;
+pub mod ledger;
 pub mod merchant;
+pub mod notifications;
+pub mod sandbox;
 pub mod serve;

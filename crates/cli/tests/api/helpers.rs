@@ -80,6 +80,9 @@ async fn fresh_postgres_database() -> String {
     format!("{base}/{name}")
 }
 
+/// The admin API's bearer token in tests.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
 pub struct TestApp {
     pub addr: SocketAddr,
     pub https_addr: SocketAddr,
@@ -88,6 +91,8 @@ pub struct TestApp {
     pub merchant: TestMerchant,
     pub http: reqwest::Client,
     pub data_dir: tempfile::TempDir,
+    /// The app's notifier; no background loop runs, tests step it with `dispatch_due`.
+    pub notifier: backflow_notify::Notifier,
 }
 
 /// A merchant's side of the wire: its key and the platform key it trusts.
@@ -147,9 +152,14 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         https_addr: Some("127.0.0.1:0".parse().expect("addr")),
         tls: None,
         clock: clock.clone(),
+        settings: backflow_engine::EngineSettings::default(),
+        admin_token: ADMIN_TOKEN.into(),
     })
     .await
-    .expect("build app");
+    .expect("build app")
+    .with_notifier_config(test_notifier_config())
+    .expect("notifier config");
+    let notifier = app.notifier().clone();
     let addr = app.http_addr();
     let https_addr = app.https_addr().expect("https");
     let engine = app.engine().clone();
@@ -168,6 +178,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
             .build()
             .expect("client"),
         data_dir,
+        notifier,
     }
 }
 
@@ -320,4 +331,16 @@ pub fn code(v: &Value) -> (&str, &str) {
         v["result"]["resultCode"].as_str().unwrap_or(""),
         v["result"]["resultStatus"].as_str().unwrap_or(""),
     )
+}
+
+/// The notifier in tests: stepped by `dispatch_due` on the manual clock, a
+/// short POST timeout for hanging receivers, small concurrency bounds.
+pub fn test_notifier_config() -> backflow_notify::NotifierConfig {
+    backflow_notify::NotifierConfig {
+        poll_interval: None,
+        post_timeout: std::time::Duration::from_millis(1500),
+        max_in_flight: 16,
+        max_in_flight_per_merchant: 4,
+        ..backflow_notify::NotifierConfig::default()
+    }
 }
