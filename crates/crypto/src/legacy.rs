@@ -302,6 +302,42 @@ mod tests {
         assert!(!verify(&params, "not base64!", Verifier::Rsa2(&verifying)));
     }
 
+    /// SHA1withRSA, as RSA merchants sign: a signature made with OpenSSL
+    /// (`openssl dgst -sha1 -sign`), since aws-lc-rs cannot sign with SHA1.
+    #[test]
+    fn rsa_sha1_verifies_an_openssl_signature() {
+        const PUBLIC_KEY: &str = concat!(
+            "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAxlX0uosoqxC9rIpAPlnhVftAVllskkPZNfjj",
+            "1cyS14y3jdvYC8o1hAuwnnvr35vndesRh9yOFCs3zCplFCRVd8auUptsoTjDlcnVIf5AA93yF7CpNHy8",
+            "wVs29nbF5wca7dAmlaWS0NbWPbEz+F91vqgfFvN6EuEEto2VJttDLNJnjUhAqBrDn9KflmJ50pvls0Cu",
+            "49zrcv9xsz+1b+jIhHVqllamrtxbaIFPXqhW3Gd5SmGqRS2xgxhPCPM2ofuxw2H+Wtrr1inpGhlwCJ6c",
+            "RamyHC4HV69SlVAJnSAxO44x/26EcOPNQmwEukQDj1WMVrp3/zaiwwIGizvJ+3oF/QIDAQAB",
+        );
+        const SIGNATURE: &str = concat!(
+            "SYgr91sv2l10kR59hPutGj093XK4IkFzLkSoxC4WldjVBYm6VEY3U8nuqV1xUSLU+K5qzucsOkyMBsxE",
+            "s7O4xBseuiLUlEm42GjbUjfTrVmP3YuVVbmKZXlUgXzXNL9gA3WGkWJAeRYkgQdxWXzCeVl9sIn+pvsP",
+            "JLU+waqvYx9/BSLjpmP2zpFZ3eBNnxVu9eHs5LtjB2WZ0ktZjL8F9zNfe+HwoPTXkWzHLG9EdvSCDZ5p",
+            "OXWrP7549f6X1YDrD3kvuFJ6T7zAhC4t9kXtVAmXSKp976hJC+tw5mMzrl6EaDU5tMaCyRO51rHtB2Wr",
+            "8Nxad62H+HGRTldBii5SUQ==",
+        );
+        let key = VerifyingKey::from_base64(PUBLIC_KEY).unwrap();
+        let params = [
+            ("service", "forex_refund"),
+            ("partner", "2088101122136241"),
+            ("out_return_no", "1"),
+            ("_input_charset", "utf-8"),
+            ("sign_type", "RSA"),
+        ];
+        assert!(verify(&params, SIGNATURE, Verifier::Rsa(&key)));
+        assert!(verify(
+            &params,
+            &SIGNATURE.replace('+', " "),
+            Verifier::Rsa(&key)
+        ));
+        assert!(!verify(&params, SIGNATURE, Verifier::Rsa2(&key)));
+        assert!(!verify(&params[1..], SIGNATURE, Verifier::Rsa(&key)));
+    }
+
     #[test]
     fn sign_types_parse() {
         assert_eq!(SignType::parse("md5"), Some(SignType::Md5));

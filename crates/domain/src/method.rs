@@ -83,22 +83,23 @@ impl MethodOverride {
                         }
                     })
                 }
-                k => {
-                    match k.strip_prefix("min_refund.") {
-                        Some(code) => {
-                            let currency = Currency::parse(code).map_err(|e| e.to_string())?;
-                            let minimum = value.parse::<i64>().ok().filter(|m| *m > 0).ok_or_else(
-                                || {
+                k => match k.strip_prefix("min_refund.") {
+                    Some(code) => {
+                        let currency = Currency::parse(code).map_err(|e| e.to_string())?;
+                        let minimum =
+                            value
+                                .parse::<i64>()
+                                .ok()
+                                .filter(|m| *m > 0)
+                                .ok_or_else(|| {
                                     format!(
                                         "{k}: {value:?} is not a positive number of minor units"
                                     )
-                                },
-                            )?;
-                            o.min_refund.push((currency, minimum));
-                        }
-                        None => return Err(format!("unknown setting {k:?}")),
+                                })?;
+                        o.min_refund.push((currency, minimum));
                     }
-                }
+                    None => return Err(format!("unknown setting {k:?}")),
+                },
             }
         }
         Ok((method.to_owned(), o))

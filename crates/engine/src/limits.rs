@@ -60,3 +60,18 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fresh_bucket_admits_its_burst_then_refuses() {
+        let limits = RefundLimits::default();
+        let m = ClientId::parse("M").unwrap();
+        assert!(limits.limiter(&m, 1000).check().is_ok());
+        let one = limits.limiter(&m, 1);
+        assert!(one.check().is_ok());
+        assert!(limits.limiter(&m, 1).check().is_err());
+    }
+}

@@ -109,10 +109,14 @@ impl Engine {
             false => None,
         };
         let answer = match injection {
-            Some(sandbox::Injection::Refuse("REQUEST_TRAFFIC_EXCEED_LIMIT")) => {
-                return Err(EngineError::TrafficLimited)
+            Some(sandbox::Injection::Refuse(code)) => {
+                // The refusal uses the script up; nothing else was written.
+                tx.commit().await?;
+                return Err(match code {
+                    "REQUEST_TRAFFIC_EXCEED_LIMIT" => EngineError::TrafficLimited,
+                    code => EngineError::Injected(code),
+                });
             }
-            Some(sandbox::Injection::Refuse(code)) => return Err(EngineError::Injected(code)),
             Some(sandbox::Injection::Channel(outcome)) => ChannelAnswer {
                 outcome,
                 acquirer: crate::channels::Simulator::acquirer_ref(&payment),

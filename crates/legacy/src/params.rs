@@ -9,6 +9,9 @@ use backflow_crypto::legacy::Charset;
 use percent_encoding::percent_decode;
 use std::collections::BTreeMap;
 
+/// The most parameters one request may carry; real requests have about twenty.
+const MAX_PARAMS: usize = 100;
+
 /// A request's parameters, parsed once.
 #[derive(Debug)]
 pub(crate) struct Params {
@@ -32,15 +35,15 @@ impl Params {
     /// the URL). A key sent twice must carry the same value both times.
     pub fn parse(query: &[u8], form_body: &[u8]) -> Result<Self, Unreadable> {
         let mut raw: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        let refuse = Unreadable {
+            code: Code::IllegalArgument,
+            charset: Charset::Utf8,
+        };
         for (k, v) in form_pairs(query).chain(form_pairs(form_body)) {
             match raw.iter().find(|(known, _)| *known == k) {
                 Some((_, earlier)) if *earlier == v => {}
-                Some(_) => {
-                    return Err(Unreadable {
-                        code: Code::IllegalArgument,
-                        charset: Charset::Utf8,
-                    })
-                }
+                Some(_) => return Err(refuse),
+                None if raw.len() == MAX_PARAMS => return Err(refuse),
                 None => raw.push((k, v)),
             }
         }
@@ -169,5 +172,12 @@ mod tests {
             Code::IllegalCharset
         );
         assert_eq!(Params::parse(b"a=1", b"").unwrap().declared_charset(), None);
+        let many: Vec<String> = (0..=MAX_PARAMS).map(|i| format!("k{i}=v")).collect();
+        assert_eq!(
+            Params::parse(many.join("&").as_bytes(), b"")
+                .unwrap_err()
+                .code,
+            Code::IllegalArgument
+        );
     }
 }

@@ -106,7 +106,7 @@ impl Notifier {
         let Some(interval) = self.inner.config.poll_interval else {
             return;
         };
-        while !*stop.borrow() {
+        while !stop_requested(&stop) {
             if let Err(e) = self.pump(Some((&mut stop, interval))).await {
                 tracing::warn!(error = %e, "notifier round failed; retrying");
             }
@@ -132,7 +132,7 @@ impl Notifier {
         let mut failure = None;
         loop {
             let stopping =
-                failure.is_some() || poll.as_ref().is_some_and(|(stop, _)| *stop.borrow());
+                failure.is_some() || poll.as_ref().is_some_and(|(stop, _)| stop_requested(stop));
             let room = config.max_in_flight.saturating_sub(in_flight.len());
             if !stopping && room > 0 {
                 match self.claim(room, &in_flight).await {
@@ -152,11 +152,12 @@ impl Notifier {
             }
             let joined = match poll.as_mut() {
                 None => tasks.join_next_with_id().await,
+                // Once stopping, only the deliveries in flight are awaited.
                 Some((stop, interval)) => tokio::select! {
                     joined = tasks.join_next_with_id() => joined,
                     // Slow deliveries must not keep other merchants' new rows waiting.
-                    _ = tokio::time::sleep(*interval) => continue,
-                    _ = stop.changed() => continue,
+                    _ = tokio::time::sleep(*interval), if !stopping => continue,
+                    _ = stop.changed(), if !stopping => continue,
                 },
             };
             match joined {
@@ -248,4 +249,9 @@ impl Notifier {
             tracing::error!(notification = %row.id, error = %e, "cannot record a notification attempt");
         }
     }
+}
+
+/// Whether the server asked the loop to stop (or is gone).
+fn stop_requested(stop: &watch::Receiver<bool>) -> bool {
+    *stop.borrow() || stop.has_changed().is_err()
 }

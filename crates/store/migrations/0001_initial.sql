@@ -152,8 +152,10 @@ CREATE INDEX jobs_due ON jobs (run_at);
 -- Sandbox error injection: scripted outcomes for a merchant's next refunds, used in order.
 CREATE TABLE sandbox_scripts (
     script_id TEXT PRIMARY KEY,
-    client_id TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+    -- Scripts are used in the order they were queued.
+    seq BIGINT NOT NULL,
     outcome TEXT NOT NULL,
-    created_at BIGINT NOT NULL
+    created_at BIGINT NOT NULL,
+    UNIQUE (client_id, seq)
 );
-CREATE INDEX sandbox_scripts_by_merchant ON sandbox_scripts (client_id, created_at);

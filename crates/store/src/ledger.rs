@@ -32,6 +32,8 @@ pub enum LedgerBreach {
         balance: i64,
         floor: i64,
     },
+    /// A merchant's reserved balance differs from what its processing refunds hold.
+    ReservedDrift { account: String, currency: String, reserved: i64, held: i64 },
     /// A payment's live refunds exceed what it paid or captured.
     OverRefunded {
         payment_id: String,
@@ -67,6 +69,9 @@ impl std::fmt::Display for LedgerBreach {
                     f,
                     "{account} {currency}: balance {balance} is below its floor {floor}"
                 )
+            }
+            Self::ReservedDrift { account, currency, reserved, held } => {
+                write!(f, "{account} {currency}: reserved {reserved} but processing refunds hold {held}")
             }
             Self::OverRefunded {
                 payment_id,
@@ -238,6 +243,23 @@ impl Store {
                 currency: get_str(r, "currency")?,
                 balance: get_i64(r, "balance")?,
                 floor: get_i64(r, "floor")?,
+            });
+        }
+        let reserved = sqlx::query(
+            "SELECT b.account, b.currency, b.balance, CAST(COALESCE(SUM(r.held), 0) AS BIGINT) AS held \
+             FROM ledger_balances b LEFT JOIN refunds r ON b.account = 'merchant:' || r.client_id || ':reserved' \
+             AND r.held_currency = b.currency AND r.status = 'PROCESSING' \
+             WHERE b.account LIKE 'merchant:%:reserved' GROUP BY b.account, b.currency, b.balance \
+             HAVING b.balance <> COALESCE(SUM(r.held), 0)",
+        )
+        .fetch_all(self.read())
+        .await?;
+        for r in &reserved {
+            breaches.push(LedgerBreach::ReservedDrift {
+                account: get_str(r, "account")?,
+                currency: get_str(r, "currency")?,
+                reserved: get_i64(r, "balance")?,
+                held: get_i64(r, "held")?,
             });
         }
         let over = sqlx::query(

@@ -1,6 +1,6 @@
 //! Read-only queries behind reports: what a merchant's money did over a period.
 
-use crate::{corrupt, get_i64, get_opt_i64, get_opt_str, get_str, Result, Store};
+use crate::{corrupt, get_i64, get_opt_i64, get_str, Result, Store};
 use backflow_domain::payment::Door;
 use backflow_domain::{ClientId, Currency, Money, Timestamp};
 use sqlx::any::AnyRow;
@@ -88,12 +88,17 @@ impl Store {
         rows.iter().map(transaction_from_row).collect()
     }
 
-    /// The latest day (`YYYY-MM-DD`) on or before `date` that has exchange rates.
-    pub async fn latest_fx_rate_day(&self, date: &str) -> Result<Option<String>> {
-        let row = sqlx::query("SELECT MAX(rate_date) AS day FROM fx_rates WHERE rate_date <= $1")
-            .bind(date)
-            .fetch_one(self.read())
-            .await?;
-        get_opt_str(&row, "day")
+    /// The currencies with a rate into `quote` on or before `date` (`YYYY-MM-DD`), in code order.
+    pub async fn fx_bases_quoted_in(&self, quote: Currency, date: &str) -> Result<Vec<Currency>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT base FROM fx_rates WHERE quote = $1 AND rate_date <= $2 ORDER BY base",
+        )
+        .bind(quote.code())
+        .bind(date)
+        .fetch_all(self.read())
+        .await?;
+        rows.iter()
+            .map(|r| Currency::parse(&get_str(r, "base")?).map_err(corrupt))
+            .collect()
     }
 }

@@ -11,7 +11,10 @@ impl Tx {
         outcome: &str,
         now: Timestamp,
     ) -> Result<()> {
-        sqlx::query("INSERT INTO sandbox_scripts (script_id, client_id, outcome, created_at) VALUES ($1, $2, $3, $4)")
+        sqlx::query(
+            "INSERT INTO sandbox_scripts (script_id, client_id, seq, outcome, created_at) \
+             VALUES ($1, $2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM sandbox_scripts WHERE client_id = $2), $3, $4)",
+        )
             .bind(id)
             .bind(merchant.as_str())
             .bind(outcome)
@@ -24,7 +27,7 @@ impl Tx {
     /// Takes the merchant's oldest scripted outcome, if any.
     pub async fn take_sandbox_script(&mut self, merchant: &ClientId) -> Result<Option<String>> {
         let row = sqlx::query(
-            "SELECT script_id, outcome FROM sandbox_scripts WHERE client_id = $1 ORDER BY created_at, script_id LIMIT 1",
+            "SELECT script_id, outcome FROM sandbox_scripts WHERE client_id = $1 ORDER BY seq LIMIT 1",
         )
         .bind(merchant.as_str())
         .fetch_optional(self.conn())

@@ -1,39 +1,42 @@
-//! `forex_rate_file`: the day's exchange rates against CNY, from the rates table.
+//! `forex_rate_file`: today's exchange rates into CNY, from the rates table.
 //!
-//! One `date|time|currency|rate` line per currency quoted in CNY, from the
-//! latest day on or before today (Beijing) that has rates; the time is the
-//! start of that day, as the table keeps one rate per day.
+//! One `date|time|currency|rate` line per currency with a rate into CNY: its
+//! latest rate on or before today (Beijing), dated with the table's day; the
+//! time is the start of that day, as the table keeps one rate per day.
 
-use super::Call;
+use super::{cny, Call};
 use crate::beijing;
-use crate::reply::Reply;
+use crate::reply::{Code, Reply};
+use backflow_domain::Currency;
+use backflow_store::{FxRate, StoreError};
 
-pub(crate) async fn handle(call: &Call<'_>) -> Reply {
-    let store = call.engine.store();
-    let today = beijing::dashed_date(beijing::day_of(call.engine.clock().now()));
-    let rates = match store.latest_fx_rate_day(&today).await {
-        Ok(Some(day)) => store.fx_rates(Some(&day)).await,
-        Ok(None) => Ok(Vec::new()),
-        Err(e) => Err(e),
-    };
-    match rates {
-        Ok(rates) => Reply::Text(
-            rates
-                .iter()
-                .filter(|r| r.quote.code() == "CNY")
-                .map(|r| {
-                    format!(
-                        "{}|000000|{}|{}\n",
-                        r.date.replace('-', ""),
-                        r.base,
-                        r.rate.to_decimal_string()
-                    )
-                })
-                .collect(),
-        ),
+pub(crate) async fn handle(call: &Call<'_>) -> Result<Reply, Code> {
+    let text = match rates(call, cny()?).await {
+        Ok(rates) => rates.iter().map(line).collect(),
         Err(e) => {
             tracing::error!(error = %e, "forex_rate_file: cannot read rates");
-            Reply::Text("System exception".into())
+            "System exception".to_owned()
         }
+    };
+    Ok(Reply::Text(text))
+}
+
+async fn rates(call: &Call<'_>, cny: Currency) -> Result<Vec<FxRate>, StoreError> {
+    let store = call.engine.store();
+    let today = beijing::dashed_date(beijing::day_of(call.engine.clock().now()));
+    let mut rates = Vec::new();
+    for base in store.fx_bases_quoted_in(cny, &today).await? {
+        rates.extend(store.fx_rate(base, cny, &today).await?);
     }
+    Ok(rates)
+}
+
+/// `YYYYMMDD|HHMMSS|CCY|rate`.
+fn line(r: &FxRate) -> String {
+    format!(
+        "{}|000000|{}|{}\n",
+        r.date.replace('-', ""),
+        r.base,
+        r.rate.to_decimal_string()
+    )
 }

@@ -92,6 +92,6 @@ mod tests {
         assert!(split_fund_info(None).is_ok());
         assert!(split_fund_info(Some(r#"[{"transIn":"2088","amount":"1.00"}]"#)).is_ok());
         assert!(split_fund_info(Some("{}")).is_err());
-        assert!(split_fund_info(Some(&format!("[{}]", vec!["{}"; 11].join(",")))).is_err());
+        assert!(split_fund_info(Some(&format!("[{}]", ["{}"; 11].join(",")))).is_err());
     }
 }

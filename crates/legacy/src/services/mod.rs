@@ -91,7 +91,7 @@ pub(crate) async fn handle(engine: &Engine, params: &Params) -> Reply {
         // Files answer their own errors in plain text.
         Service::CompareFile => Ok(forex_compare_file::handle(&call).await),
         Service::LiquidationFile => Ok(forex_liquidation_file::handle(&call).await),
-        Service::RateFile => Ok(forex_rate_file::handle(&call).await),
+        Service::RateFile => forex_rate_file::handle(&call).await,
     };
     outcome.unwrap_or_else(|code| call.failure(code))
 }
