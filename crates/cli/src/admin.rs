@@ -6,7 +6,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use backflow_domain::ClientId;
+use backflow_domain::{ClientId, PaymentId};
 use backflow_engine::{Engine, EngineError};
 use serde::Deserialize;
 use serde_json::json;
@@ -15,10 +15,8 @@ use std::sync::Arc;
 /// Admin routes under `/admin`, each requiring `Authorization: Bearer <token>`.
 pub fn router(engine: Engine, token: Arc<str>) -> Router {
     Router::new()
-        .route(
-            "/admin/sandbox/{client_id}/refund-scripts",
-            post(script_refund),
-        )
+        .route("/admin/sandbox/{client_id}/refund-scripts", post(script_refund))
+        .route("/admin/payments/{client_id}/{payment_id}/chargeback", post(chargeback))
         .with_state(engine)
         .layer(axum::middleware::from_fn(
             move |req: Request, next: Next| {
@@ -58,6 +56,33 @@ struct ScriptBody {
     script: String,
 }
 
+#[derive(Deserialize)]
+struct ChargebackBody {
+    pending: bool,
+}
+
+/// Opens or closes a chargeback on a card payment (an undecided chargeback blocks refunds).
+async fn chargeback(State(engine): State<Engine>, Path((client_id, payment_id)): Path<(String, String)>, Json(body): Json<ChargebackBody>) -> Response {
+    let (Ok(merchant), Ok(payment_id)) = (ClientId::parse(client_id), PaymentId::parse(payment_id)) else {
+        return (StatusCode::BAD_REQUEST, Json(json!({"error": "malformed client or payment id"}))).into_response();
+    };
+    match engine.set_chargeback(&merchant, &payment_id, body.pending).await {
+        Ok(p) => Json(json!({"paymentId": p.id.as_str(), "chargebackPending": p.chargeback_pending})).into_response(),
+        Err(e) => error_response(e),
+    }
+}
+
+fn error_response(e: EngineError) -> Response {
+    match e {
+        EngineError::UnknownMerchant | EngineError::PaymentNotFound => (StatusCode::NOT_FOUND, Json(json!({"error": e.to_string()}))).into_response(),
+        EngineError::Invalid(_) => (StatusCode::BAD_REQUEST, Json(json!({"error": e.to_string()}))).into_response(),
+        e => {
+            tracing::error!(error = %e, "admin request failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": "internal error"}))).into_response()
+        }
+    }
+}
+
 /// Queues a scripted outcome for a sandbox merchant's next refund (docs/sandbox.md).
 async fn script_refund(
     State(engine): State<Engine>,
@@ -75,28 +100,7 @@ async fn script_refund(
         }
     };
     match engine.script_sandbox_refund(&merchant, &body.script).await {
-        Ok(()) => (
-            StatusCode::CREATED,
-            Json(json!({"merchant": merchant.as_str(), "script": body.script.trim()})),
-        )
-            .into_response(),
-        Err(EngineError::UnknownMerchant) => (
-            StatusCode::NOT_FOUND,
-            Json(json!({"error": "no such merchant"})),
-        )
-            .into_response(),
-        Err(e @ EngineError::Invalid(_)) => (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"error": e.to_string()})),
-        )
-            .into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "admin: scripting failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Json(json!({"error": "internal error"})),
-            )
-                .into_response()
-        }
+        Ok(()) => (StatusCode::CREATED, Json(json!({"merchant": merchant.as_str(), "script": body.script.trim()}))).into_response(),
+        Err(e) => error_response(e),
     }
 }
