@@ -2,7 +2,7 @@
 
 use crate::error::{EngineError, Result};
 use crate::ids::{new_id, IdKind};
-use crate::Engine;
+use crate::{notices, Engine};
 use backflow_domain::ledger;
 use backflow_domain::merchant::{commission, Merchant};
 use backflow_domain::method::is_card;
@@ -123,6 +123,9 @@ impl Engine {
                 .await?;
         }
         tx.insert_payment(&payment).await?;
+        if status == PaymentStatus::Success {
+            notices::payment_succeeded(&mut tx, &merchant, &payment, now).await?;
+        }
         tx.commit().await?;
         Ok(payment)
     }
@@ -180,6 +183,7 @@ impl Engine {
         let amount = payment.amount;
         self.receive(&mut tx, &m, &mut payment, amount).await?;
         tx.update_payment(&payment).await?;
+        notices::payment_succeeded(&mut tx, &m, &payment, self.now()).await?;
         tx.commit().await?;
         Ok(payment)
     }
@@ -232,6 +236,7 @@ impl Engine {
             .await?;
         tx.update_payment(&payment).await?;
         tx.insert_capture(&cmd.merchant, &capture).await?;
+        notices::capture_succeeded(&mut tx, &merchant, &payment, &capture, now).await?;
         tx.commit().await?;
         Ok((payment, capture))
     }

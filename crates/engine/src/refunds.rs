@@ -150,8 +150,9 @@ impl Engine {
         };
         let floors = Floors::enforced(merchant.contract.overdraft_minor);
         let reserve = ledger::refund_reserved(&refund.merchant, refund.id.as_str(), held);
+        // A legacy async refund goes on without its funds: the refused posting must leave no trace.
         match tx
-            .post(&reserve, &new_id(IdKind::Posting, now), now, floors)
+            .try_post(&reserve, &new_id(IdKind::Posting, now), now, floors)
             .await
         {
             Ok(()) => {}
@@ -234,7 +235,11 @@ impl Engine {
     ) -> Result<()> {
         match settle {
             Settle::Success => self.succeed(tx, merchant, payment, refund).await,
-            Settle::Fail { reason } => self.fail(tx, merchant, payment, refund, reason, true).await,
+            // Seed 004: a legacy async refund is notified only when it succeeds.
+            Settle::Fail { reason } => {
+                let notify = payment.door == Door::Ams;
+                self.fail(tx, merchant, payment, refund, reason, notify).await
+            }
             Settle::SuccessThenReverse { after_ms } => {
                 self.succeed(tx, merchant, payment, refund).await?;
                 self.schedule(
@@ -410,7 +415,7 @@ impl Engine {
             .await?;
         let reserve = ledger::refund_reserved(&refund.merchant, refund.id.as_str(), held);
         match tx
-            .post(
+            .try_post(
                 &reserve,
                 &new_id(IdKind::Posting, now),
                 now,

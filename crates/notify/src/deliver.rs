@@ -1,11 +1,11 @@
 //! One attempt: check the address, sign, POST with a timeout, read a bounded
 //! answer and decide whether the merchant acknowledged it.
 
-use crate::guard::PublicOnlyResolver;
+use crate::guard::{PublicOnlyResolver, SharedResolver, SystemResolver};
 use crate::{NotifierConfig, NotifyError};
 use backflow_crypto::ams::{signature_header, signed_content};
 use backflow_domain::payment::Door;
-use backflow_domain::Timestamp;
+use backflow_domain::{ClientId, Timestamp};
 use backflow_engine::notices::check_notify_url;
 use backflow_engine::Engine;
 use backflow_store::NotificationRow;
@@ -48,6 +48,14 @@ pub struct Sender {
 
 impl Sender {
     pub fn new(config: &NotifierConfig) -> Result<Self, NotifyError> {
+        Self::with_resolver(config, SharedResolver(Arc::new(SystemResolver)))
+    }
+
+    /// Both clients resolve names through `resolver`; the public one keeps only public answers.
+    fn with_resolver(
+        config: &NotifierConfig,
+        resolver: SharedResolver,
+    ) -> Result<Self, NotifyError> {
         // reqwest is built without a default TLS provider; the process uses aws-lc-rs.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let client = |public_only: bool| {
@@ -61,9 +69,9 @@ impl Sender {
                 .user_agent(concat!("Backflow-Notifier/", env!("CARGO_PKG_VERSION")))
                 .pool_max_idle_per_host(config.max_in_flight_per_merchant);
             let builder = if public_only {
-                builder.dns_resolver(Arc::new(PublicOnlyResolver))
+                builder.dns_resolver(Arc::new(PublicOnlyResolver(resolver.clone())))
             } else {
-                builder
+                builder.dns_resolver(Arc::new(resolver.clone()))
             };
             builder.build().map_err(NotifyError::HttpClient)
         };
@@ -80,11 +88,7 @@ impl Sender {
             Ok(url) => url,
             Err(e) => return Outcome::failed(format!("refused by the SSRF guard: {e}")),
         };
-        let client = if row.client_id.is_sandbox() {
-            &self.sandbox
-        } else {
-            &self.public
-        };
+        let client = self.client_for(&row.client_id);
         let request = match row.protocol {
             Door::Ams => {
                 let credentials = match engine.keys().merchant(&row.client_id).await {
@@ -125,6 +129,15 @@ impl Sender {
         Outcome {
             latency_ms: Some(latency_ms),
             ..outcome
+        }
+    }
+
+    /// Sandbox merchants may notify their own machines; everyone else reaches public addresses only.
+    fn client_for(&self, merchant: &ClientId) -> &reqwest::Client {
+        if merchant.is_sandbox() {
+            &self.sandbox
+        } else {
+            &self.public
         }
     }
 
@@ -246,6 +259,59 @@ mod tests {
         assert!(acknowledgement(Door::Legacy, 200, b"fail").is_err());
         assert!(acknowledgement(Door::Legacy, 200, b"").is_err());
         assert!(acknowledgement(Door::Legacy, 200, b"SUCCESS!").is_err());
+    }
+
+    /// A name that resolves to loopback, as a rebinding attacker's DNS would answer.
+    struct Rebinding;
+
+    impl reqwest::dns::Resolve for Rebinding {
+        fn resolve(&self, _: reqwest::dns::Name) -> reqwest::dns::Resolving {
+            Box::pin(async {
+                let addr: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+                Ok(Box::new(std::iter::once(addr)) as reqwest::dns::Addrs)
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn live_merchants_never_connect_to_names_resolving_to_private_addresses() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = connections.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut buf = [0u8; 4096];
+                    let _ = socket.read(&mut buf).await;
+                    let _ = socket
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 7\r\n\r\nsuccess")
+                        .await;
+                });
+            }
+        });
+        let sender = Sender::with_resolver(
+            &NotifierConfig::default(),
+            SharedResolver(Arc::new(Rebinding)),
+        )
+        .unwrap();
+        let url = format!("http://rebind.example:{port}/notify");
+        let live = ClientId::parse("SHOP").unwrap();
+        let err = sender
+            .client_for(&live)
+            .post(&url)
+            .send()
+            .await
+            .unwrap_err();
+        assert!(describe(&err).contains("SSRF"), "{}", describe(&err));
+        assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 0);
+        // The same name works for a sandbox merchant: the refusal came from the guard.
+        let sandbox = ClientId::parse("SANDBOX_SHOP").unwrap();
+        let answer = sender.client_for(&sandbox).post(&url).send().await.unwrap();
+        assert_eq!(answer.status(), 200);
+        assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[test]

@@ -8,18 +8,42 @@
 use backflow_engine::notices::is_public_ip;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-/// A resolver that hands the HTTP client only public addresses.
+/// Names resolved by the operating system.
 #[derive(Debug, Default)]
-pub struct PublicOnlyResolver;
+pub struct SystemResolver;
+
+impl Resolve for SystemResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        Box::pin(async move {
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
+            Ok(Box::new(found.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// A resolver shared by the HTTP clients.
+#[derive(Clone)]
+pub struct SharedResolver(pub Arc<dyn Resolve>);
+
+impl Resolve for SharedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        self.0.resolve(name)
+    }
+}
+
+/// Wraps a resolver and hands the HTTP client only the public addresses among its answers.
+#[derive(Clone)]
+pub struct PublicOnlyResolver(pub SharedResolver);
 
 impl Resolve for PublicOnlyResolver {
     fn resolve(&self, name: Name) -> Resolving {
+        let host = name.as_str().to_owned();
+        let answer = self.0.resolve(name);
         Box::pin(async move {
-            let host = name.as_str().to_owned();
-            let found: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let public = keep_public(&host, found)?;
+            let public = keep_public(&host, answer.await?.collect())?;
             Ok(Box::new(public.into_iter()) as Addrs)
         })
     }
@@ -75,7 +99,8 @@ mod tests {
     #[tokio::test]
     async fn localhost_is_refused_by_the_resolver() {
         let name: Name = "localhost".parse().unwrap();
-        let Err(e) = PublicOnlyResolver.resolve(name).await else {
+        let guard = PublicOnlyResolver(SharedResolver(Arc::new(SystemResolver)));
+        let Err(e) = guard.resolve(name).await else {
             panic!("localhost must not resolve to a usable address");
         };
         assert!(e.to_string().contains("SSRF"), "{e}");

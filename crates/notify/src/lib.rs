@@ -21,7 +21,6 @@ mod view;
 pub use admin::{filter as list_filter, router as admin_router};
 pub use config::NotifierConfig;
 pub use deliver::{acknowledgement, EXCERPT_BYTES};
-pub use guard::{keep_public, PublicOnlyResolver};
 pub use schedule::{next_attempt_after_miss, MAX_ATTEMPTS, RETRY_DELAYS_MS};
 pub use view::{AttemptView, NotificationDetail, NotificationView};
 

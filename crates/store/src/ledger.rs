@@ -114,6 +114,23 @@ impl Floors {
 }
 
 impl Tx {
+    /// [`Tx::post`] for callers that go on after [`StoreError::BelowFloor`]:
+    /// a refused posting leaves no trace in the transaction.
+    pub async fn try_post(&mut self, posting: &Posting, posting_id: &str, now: Timestamp, floors: Floors) -> Result<()> {
+        sqlx::query("SAVEPOINT try_post").execute(self.conn()).await?;
+        match self.post(posting, posting_id, now, floors).await {
+            Ok(()) => {
+                sqlx::query("RELEASE SAVEPOINT try_post").execute(self.conn()).await?;
+                Ok(())
+            }
+            Err(e) => {
+                sqlx::query("ROLLBACK TO SAVEPOINT try_post").execute(self.conn()).await?;
+                sqlx::query("RELEASE SAVEPOINT try_post").execute(self.conn()).await?;
+                Err(e)
+            }
+        }
+    }
+
     /// Applies a balanced posting. A debit that would take a floored account
     /// below its floor fails with [`StoreError::BelowFloor`]; the caller rolls back.
     pub async fn post(
