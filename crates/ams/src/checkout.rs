@@ -48,6 +48,16 @@ fn parse(client_id: String, payment_id: String) -> Option<(ClientId, PaymentId)>
     ))
 }
 
+async fn stored(state: &AmsState, merchant: &ClientId, id: &PaymentId) -> Option<Payment> {
+    state
+        .engine
+        .store()
+        .payment(merchant, PaymentKey::Id(id))
+        .await
+        .ok()
+        .flatten()
+}
+
 pub async fn page(
     State(state): State<AmsState>,
     Path((client_id, payment_id)): Path<(String, String)>,
@@ -55,14 +65,7 @@ pub async fn page(
     let Some((merchant, id)) = parse(client_id, payment_id) else {
         return page_for(None, "");
     };
-    let payment = state
-        .engine
-        .store()
-        .payment(&merchant, PaymentKey::Id(&id))
-        .await
-        .ok()
-        .flatten();
-    page_for(payment.as_ref(), "")
+    page_for(stored(&state, &merchant, &id).await.as_ref(), "")
 }
 
 pub async fn pay(
@@ -78,15 +81,9 @@ pub async fn pay(
     match state.engine.complete_checkout(&merchant, &id).await {
         Ok(p) => page_for(Some(&p), "<p id=\"done\">Paid.</p>"),
         Err(EngineError::PaymentNotFound) => page_for(None, ""),
-        Err(e) => {
-            let p = state
-                .engine
-                .store()
-                .payment(&merchant, PaymentKey::Id(&id))
-                .await
-                .ok()
-                .flatten();
-            page_for(p.as_ref(), &format!("<p>{}</p>", escape(&e.to_string())))
-        }
+        Err(e) => page_for(
+            stored(&state, &merchant, &id).await.as_ref(),
+            &format!("<p>{}</p>", escape(&e.to_string())),
+        ),
     }
 }

@@ -96,69 +96,31 @@ pub fn check_len(field: &str, value: Option<&str>, max: usize) -> Result<(), Ams
     }
 }
 
-/// Checks a notification address: http(s), at most 1024 characters, no user info.
-pub fn check_notify_url(field: &str, value: Option<&str>) -> Result<(), AmsResult> {
-    let Some(url) = value else { return Ok(()) };
-    check_len(field, Some(url), 1024)?;
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(|| AmsResult::param_illegal(format!("{field} must be an http or https URL")))?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if authority.is_empty()
-        || authority.contains('@')
-        || url.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(AmsResult::param_illegal(format!(
-            "{field} is not a valid notification URL"
-        )));
+/// Checks a notification address with the engine's rules (scheme, length, no
+/// user info, and outside the sandbox no private or loopback target).
+pub fn check_notify_url(
+    field: &str,
+    value: Option<&str>,
+    merchant: &backflow_domain::ClientId,
+) -> Result<(), AmsResult> {
+    match value {
+        Some(url) => backflow_engine::notices::check_notify_url(url, merchant)
+            .map(drop)
+            .map_err(|e| AmsResult::param_illegal(format!("{field}: {e}"))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 pub fn time(t: Timestamp) -> String {
     t.to_iso8601()
 }
 
-/// The fields every answer about an existing refund carries: `refund`,
-/// `inquiryRefund` and, through the notifier, `notifyRefund`.
-pub fn refund_fields(r: &backflow_domain::refund::Refund) -> Value {
-    let mut v = serde_json::json!({
-        "refundRequestId": r.request_id.as_str(),
-        "refundId": r.id.as_str(),
-        "refundAmount": WireAmount::from_money(r.amount),
-    });
-    if let (backflow_domain::refund::RefundStatus::Success, Some(t)) = (r.status, r.finished_at) {
-        v["refundTime"] = serde_json::json!(time(t));
+/// `refundStatus` on the wire: a refund waiting for funds is still processing.
+pub fn refund_status(status: backflow_domain::refund::RefundStatus) -> &'static str {
+    use backflow_domain::refund::RefundStatus;
+    match status {
+        RefundStatus::Success => "SUCCESS",
+        RefundStatus::Fail => "FAIL",
+        RefundStatus::Processing | RefundStatus::WaitingFunds => "PROCESSING",
     }
-    if let Some(q) = &r.quote {
-        let gross = r.settled.unwrap_or(r.held);
-        v["grossSettlementAmount"] = serde_json::json!(WireAmount::from_money(gross));
-        v["settlementQuote"] = quote(q, r.finished_at.unwrap_or(r.created_at));
-    }
-    if let Some(a) = &r.acquirer {
-        v["acquirerInfo"] = serde_json::json!({
-            "acquirerName": a.name,
-            "acquirerMerchantId": a.merchant_id,
-            "acquirerTransactionId": a.transaction_id,
-            "referenceRequestId": r.id.as_str(),
-            "acquirerResultCode": if r.status == backflow_domain::refund::RefundStatus::Fail { "FAIL" } else { "SUCCESS" },
-            "acquirerResultMessage": "success",
-        });
-        v["acquirerReferenceNo"] = serde_json::json!(a.reference_no);
-    }
-    v
-}
-
-/// `settlementQuote`: `quotePrice` is a JSON number, `guaranteed` a JSON boolean (spec/ams.md).
-fn quote(q: &backflow_domain::fx::Quote, at: Timestamp) -> Value {
-    let price: Value = serde_json::from_str(&q.rate.to_decimal_string()).unwrap_or(Value::Null);
-    serde_json::json!({
-        "quoteId": q.id(),
-        "quoteCurrencyPair": q.pair(),
-        "quotePrice": price,
-        "quoteStartTime": time(at),
-        "quoteExpiryTime": time(at.plus_days(1)),
-        "guaranteed": false,
-    })
 }

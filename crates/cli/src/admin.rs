@@ -15,9 +15,16 @@ use std::sync::Arc;
 /// Admin routes under `/admin`, each requiring `Authorization: Bearer <token>`.
 pub fn router(engine: Engine, token: Arc<str>) -> Router {
     Router::new()
-        .route("/admin/sandbox/{client_id}/refund-scripts", post(script_refund))
-        .route("/admin/payments/{client_id}/{payment_id}/chargeback", post(chargeback))
-        .with_state(engine)
+        .route(
+            "/admin/sandbox/{client_id}/refund-scripts",
+            post(script_refund),
+        )
+        .route(
+            "/admin/payments/{client_id}/{payment_id}/chargeback",
+            post(chargeback),
+        )
+        .with_state(engine.clone())
+        .merge(backflow_notify::admin_router(engine))
         .layer(axum::middleware::from_fn(
             move |req: Request, next: Next| {
                 let token = token.clone();
@@ -62,23 +69,48 @@ struct ChargebackBody {
 }
 
 /// Opens or closes a chargeback on a card payment (an undecided chargeback blocks refunds).
-async fn chargeback(State(engine): State<Engine>, Path((client_id, payment_id)): Path<(String, String)>, Json(body): Json<ChargebackBody>) -> Response {
-    let (Ok(merchant), Ok(payment_id)) = (ClientId::parse(client_id), PaymentId::parse(payment_id)) else {
-        return (StatusCode::BAD_REQUEST, Json(json!({"error": "malformed client or payment id"}))).into_response();
+async fn chargeback(
+    State(engine): State<Engine>,
+    Path((client_id, payment_id)): Path<(String, String)>,
+    Json(body): Json<ChargebackBody>,
+) -> Response {
+    let (Ok(merchant), Ok(payment_id)) = (ClientId::parse(client_id), PaymentId::parse(payment_id))
+    else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "malformed client or payment id"})),
+        )
+            .into_response();
     };
-    match engine.set_chargeback(&merchant, &payment_id, body.pending).await {
-        Ok(p) => Json(json!({"paymentId": p.id.as_str(), "chargebackPending": p.chargeback_pending})).into_response(),
+    match engine
+        .set_chargeback(&merchant, &payment_id, body.pending)
+        .await
+    {
+        Ok(p) => {
+            Json(json!({"paymentId": p.id.as_str(), "chargebackPending": p.chargeback_pending}))
+                .into_response()
+        }
         Err(e) => error_response(e),
     }
 }
 
 fn error_response(e: EngineError) -> Response {
     match e {
-        EngineError::UnknownMerchant | EngineError::PaymentNotFound => (StatusCode::NOT_FOUND, Json(json!({"error": e.to_string()}))).into_response(),
-        EngineError::Invalid(_) => (StatusCode::BAD_REQUEST, Json(json!({"error": e.to_string()}))).into_response(),
+        EngineError::UnknownMerchant | EngineError::PaymentNotFound => {
+            (StatusCode::NOT_FOUND, Json(json!({"error": e.to_string()}))).into_response()
+        }
+        EngineError::Invalid(_) => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": e.to_string()})),
+        )
+            .into_response(),
         e => {
             tracing::error!(error = %e, "admin request failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": "internal error"}))).into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({"error": "internal error"})),
+            )
+                .into_response()
         }
     }
 }
@@ -100,7 +132,11 @@ async fn script_refund(
         }
     };
     match engine.script_sandbox_refund(&merchant, &body.script).await {
-        Ok(()) => (StatusCode::CREATED, Json(json!({"merchant": merchant.as_str(), "script": body.script.trim()}))).into_response(),
+        Ok(()) => (
+            StatusCode::CREATED,
+            Json(json!({"merchant": merchant.as_str(), "script": body.script.trim()})),
+        )
+            .into_response(),
         Err(e) => error_response(e),
     }
 }

@@ -60,8 +60,7 @@ impl Application {
             engine: engine.clone(),
             deployment_key,
         })
-        .merge(crate::admin::router(engine.clone(), admin_token.clone()))
-        .merge(backflow_notify::admin_router(engine.clone(), admin_token))
+        .merge(crate::admin::router(engine.clone(), admin_token))
         .merge(backflow_legacy::router(engine.clone()))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))

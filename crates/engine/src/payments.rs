@@ -282,14 +282,21 @@ impl Engine {
 impl Engine {
     /// Opens (or closes, once liability is decided) a chargeback on a card
     /// payment: while it is open, the payment cannot be refunded.
-    pub async fn set_chargeback(&self, merchant: &ClientId, payment_id: &PaymentId, pending: bool) -> Result<Payment> {
+    pub async fn set_chargeback(
+        &self,
+        merchant: &ClientId,
+        payment_id: &PaymentId,
+        pending: bool,
+    ) -> Result<Payment> {
         let mut tx = self.store().begin().await?;
         let mut payment = tx
             .lock_payment(merchant, PaymentKey::Id(payment_id))
             .await?
             .ok_or(EngineError::PaymentNotFound)?;
         if !is_card(&payment.method_type) {
-            return Err(EngineError::Invalid("only card payments have chargebacks".into()));
+            return Err(EngineError::Invalid(
+                "only card payments have chargebacks".into(),
+            ));
         }
         payment.chargeback_pending = pending;
         tx.update_payment(&payment).await?;

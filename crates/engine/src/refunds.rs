@@ -238,7 +238,8 @@ impl Engine {
             // Seed 004: a legacy async refund is notified only when it succeeds.
             Settle::Fail { reason } => {
                 let notify = payment.door == Door::Ams;
-                self.fail(tx, merchant, payment, refund, reason, notify).await
+                self.fail(tx, merchant, payment, refund, reason, notify)
+                    .await
             }
             Settle::SuccessThenReverse { after_ms } => {
                 self.succeed(tx, merchant, payment, refund).await?;

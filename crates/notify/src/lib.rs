@@ -159,16 +159,21 @@ impl Notifier {
                     _ = stop.changed(), if !stopping => continue,
                 },
             };
-            match joined {
-                Some(Ok((id, ()))) => {
-                    in_flight.remove(&id);
-                    attempts += 1;
+            let Some(first) = joined else { break };
+            // Settle everything already finished, so the next claim takes a batch.
+            let mut next = Some(first);
+            while let Some(done) = next {
+                match done {
+                    Ok((id, ())) => {
+                        in_flight.remove(&id);
+                        attempts += 1;
+                    }
+                    Err(e) => {
+                        in_flight.remove(&e.id());
+                        tracing::error!(error = %e, "a notification delivery task failed");
+                    }
                 }
-                Some(Err(e)) => {
-                    in_flight.remove(&e.id());
-                    tracing::error!(error = %e, "a notification delivery task failed");
-                }
-                None => break,
+                next = tasks.try_join_next_with_id();
             }
         }
         match failure {

@@ -2,7 +2,7 @@
 //! retrying refunds waiting for funds, reversals). Claimed by one node at a
 //! time with an expiring claim, so a node that dies mid-job leaves it to others.
 
-use crate::{get_i64, get_str, Backend, Result, Store, Tx};
+use crate::{get_i64, get_str, Result, Store, Tx};
 use backflow_domain::Timestamp;
 
 /// A claimed job.
@@ -71,10 +71,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Job>> {
         let mut tx = self.begin().await?;
-        let skip_locked = match self.backend {
-            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
+        let skip_locked = self.backend.skip_locked_clause();
         let rows = sqlx::query(&format!(
             "SELECT job_id, kind, subject, payload, run_at, attempts FROM jobs \
              WHERE run_at <= $1 AND (claimed_by IS NULL OR claim_expires_at < $1) ORDER BY run_at LIMIT $2{skip_locked}"

@@ -33,7 +33,12 @@ pub enum LedgerBreach {
         floor: i64,
     },
     /// A merchant's reserved balance differs from what its processing refunds hold.
-    ReservedDrift { account: String, currency: String, reserved: i64, held: i64 },
+    ReservedDrift {
+        account: String,
+        currency: String,
+        reserved: i64,
+        held: i64,
+    },
     /// A payment's live refunds exceed what it paid or captured.
     OverRefunded {
         payment_id: String,
@@ -70,8 +75,16 @@ impl std::fmt::Display for LedgerBreach {
                     "{account} {currency}: balance {balance} is below its floor {floor}"
                 )
             }
-            Self::ReservedDrift { account, currency, reserved, held } => {
-                write!(f, "{account} {currency}: reserved {reserved} but processing refunds hold {held}")
+            Self::ReservedDrift {
+                account,
+                currency,
+                reserved,
+                held,
+            } => {
+                write!(
+                    f,
+                    "{account} {currency}: reserved {reserved} but processing refunds hold {held}"
+                )
             }
             Self::OverRefunded {
                 payment_id,
@@ -116,16 +129,30 @@ impl Floors {
 impl Tx {
     /// [`Tx::post`] for callers that go on after [`StoreError::BelowFloor`]:
     /// a refused posting leaves no trace in the transaction.
-    pub async fn try_post(&mut self, posting: &Posting, posting_id: &str, now: Timestamp, floors: Floors) -> Result<()> {
-        sqlx::query("SAVEPOINT try_post").execute(self.conn()).await?;
+    pub async fn try_post(
+        &mut self,
+        posting: &Posting,
+        posting_id: &str,
+        now: Timestamp,
+        floors: Floors,
+    ) -> Result<()> {
+        sqlx::query("SAVEPOINT try_post")
+            .execute(self.conn())
+            .await?;
         match self.post(posting, posting_id, now, floors).await {
             Ok(()) => {
-                sqlx::query("RELEASE SAVEPOINT try_post").execute(self.conn()).await?;
+                sqlx::query("RELEASE SAVEPOINT try_post")
+                    .execute(self.conn())
+                    .await?;
                 Ok(())
             }
             Err(e) => {
-                sqlx::query("ROLLBACK TO SAVEPOINT try_post").execute(self.conn()).await?;
-                sqlx::query("RELEASE SAVEPOINT try_post").execute(self.conn()).await?;
+                sqlx::query("ROLLBACK TO SAVEPOINT try_post")
+                    .execute(self.conn())
+                    .await?;
+                sqlx::query("RELEASE SAVEPOINT try_post")
+                    .execute(self.conn())
+                    .await?;
                 Err(e)
             }
         }

@@ -5,7 +5,6 @@ use crate::result::AmsResult;
 use crate::wire::{parse_body, time, WireAmount};
 use crate::Call;
 use backflow_domain::payment::PaymentStatus;
-use backflow_domain::refund::RefundStatus;
 use backflow_domain::{PaymentId, PaymentRequestId};
 use backflow_store::PaymentKey;
 use serde::Deserialize;
@@ -82,11 +81,7 @@ pub async fn handle(call: &Call<'_>, body: &[u8]) -> Result<Value, AmsResult> {
         ));
     }
     for r in &details.refunds {
-        let status = match r.status {
-            RefundStatus::Success => "SUCCESS",
-            RefundStatus::Fail => "FAIL",
-            RefundStatus::Processing | RefundStatus::WaitingFunds => "PROCESSING",
-        };
+        let status = crate::wire::refund_status(r.status);
         transactions.push(transaction(
             "REFUND",
             status,

@@ -2,7 +2,7 @@
 
 use super::{engine_error, id};
 use crate::result::AmsResult;
-use crate::wire::{check_len, parse_body, refund_fields};
+use crate::wire::{check_len, parse_body};
 use crate::Call;
 use backflow_domain::refund::RefundStatus;
 use backflow_domain::{RefundId, RefundRequestId};
@@ -42,11 +42,7 @@ pub async fn handle(call: &Call<'_>, body: &[u8]) -> Result<Value, AmsResult> {
         }
     }
     .map_err(engine_error)?;
-    let status = match refund.status {
-        RefundStatus::Success => "SUCCESS",
-        RefundStatus::Fail => "FAIL",
-        RefundStatus::Processing | RefundStatus::WaitingFunds => "PROCESSING",
-    };
+    let status = crate::wire::refund_status(refund.status);
     // Seed 000: ORDER_IS_CLOSED "is usually returned in the inquiryRefund response";
     // every other outcome is a successful inquiry reporting the refund's status.
     let result = match (refund.status, refund.result_code.as_deref()) {
@@ -55,7 +51,7 @@ pub async fn handle(call: &Call<'_>, body: &[u8]) -> Result<Value, AmsResult> {
         }
         _ => AmsResult::success(),
     };
-    let mut v = refund_fields(&refund);
+    let mut v = backflow_engine::notices::ams::refund_fields(&refund);
     v["result"] = json!(result);
     v["refundStatus"] = json!(status);
     Ok(v)

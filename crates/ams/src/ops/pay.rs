@@ -57,7 +57,11 @@ pub async fn handle(call: &Call<'_>, body: &[u8]) -> Result<Value, AmsResult> {
             "paymentMethod.paymentMethodType is required.",
         ));
     }
-    check_notify_url("paymentNotifyUrl", req.payment_notify_url.as_deref())?;
+    check_notify_url(
+        "paymentNotifyUrl",
+        req.payment_notify_url.as_deref(),
+        &call.merchant,
+    )?;
     check_len(
         "paymentRedirectUrl",
         req.payment_redirect_url.as_deref(),

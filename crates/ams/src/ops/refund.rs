@@ -2,7 +2,7 @@
 
 use super::{amount, engine_error, id};
 use crate::result::{status_of, AmsResult};
-use crate::wire::{check_len, check_notify_url, parse_body, refund_fields, WireAmount};
+use crate::wire::{check_len, check_notify_url, parse_body, WireAmount};
 use crate::Call;
 use backflow_domain::refund::{Refund, RefundStatus};
 use backflow_domain::{PaymentId, RefundRequestId};
@@ -29,7 +29,11 @@ pub async fn handle(call: &Call<'_>, body: &[u8]) -> Result<Value, AmsResult> {
     check_len("refundReason", req.refund_reason.as_deref(), 256)?;
     check_len("referenceRefundId", req.reference_refund_id.as_deref(), 64)?;
     check_len("captureId", req.capture_id.as_deref(), 64)?;
-    check_notify_url("refundNotifyUrl", req.refund_notify_url.as_deref())?;
+    check_notify_url(
+        "refundNotifyUrl",
+        req.refund_notify_url.as_deref(),
+        &call.merchant,
+    )?;
     let amount = amount("refundAmount", &req.refund_amount)?;
     call.engine
         .admit_refund(&call.merchant)
@@ -73,7 +77,7 @@ fn render(r: &Refund) -> Value {
             )
         }
     };
-    let mut v = refund_fields(r);
+    let mut v = backflow_engine::notices::ams::refund_fields(r);
     v["result"] = serde_json::json!(result);
     v["paymentId"] = serde_json::json!(r.payment_id.as_str());
     v

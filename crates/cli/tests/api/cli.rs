@@ -123,8 +123,17 @@ fn bad_flags_fail_with_a_message() {
 }
 
 fn run_ok(args: &[&str], dir: &std::path::Path) -> String {
-    let out = backflow().args(args).arg("--data-dir").arg(dir).output().expect("run");
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = backflow()
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -132,19 +141,69 @@ fn run_ok(args: &[&str], dir: &std::path::Path) -> String {
 fn ledger_check_passes_then_catches_a_corrupted_posting() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    run_ok(&["merchant", "create", "--name", "Shop", "--client-id", "SANDBOX_LEDGER", "--overdraft", "500"], d);
-    run_ok(&["merchant", "fund", "--merchant", "SANDBOX_LEDGER", "--amount", "100.00", "--currency", "USD"], d);
-    run_ok(&["merchant", "adjust", "--merchant", "SANDBOX_LEDGER", "--amount", "-104.99", "--currency", "USD"], d);
+    run_ok(
+        &[
+            "merchant",
+            "create",
+            "--name",
+            "Shop",
+            "--client-id",
+            "SANDBOX_LEDGER",
+            "--overdraft",
+            "500",
+        ],
+        d,
+    );
+    run_ok(
+        &[
+            "merchant",
+            "fund",
+            "--merchant",
+            "SANDBOX_LEDGER",
+            "--amount",
+            "100.00",
+            "--currency",
+            "USD",
+        ],
+        d,
+    );
+    run_ok(
+        &[
+            "merchant",
+            "adjust",
+            "--merchant",
+            "SANDBOX_LEDGER",
+            "--amount",
+            "-104.99",
+            "--currency",
+            "USD",
+        ],
+        d,
+    );
     let balance = run_ok(&["ledger", "balance", "--merchant", "SANDBOX_LEDGER"], d);
     assert!(balance.contains("-4.99"), "{balance}");
     // Beyond the overdraft is refused with a message.
     let out = backflow()
-        .args(["merchant", "adjust", "--merchant", "SANDBOX_LEDGER", "--amount", "-495.02", "--currency", "USD", "--data-dir"])
+        .args([
+            "merchant",
+            "adjust",
+            "--merchant",
+            "SANDBOX_LEDGER",
+            "--amount",
+            "-495.02",
+            "--currency",
+            "USD",
+            "--data-dir",
+        ])
         .arg(d)
         .output()
         .expect("run");
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("below its floor"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("below its floor"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(run_ok(&["ledger", "check"], d).contains("ledger ok"));
 
     // Corrupt one leg behind the engine's back: the check names the breach and exits non-zero.
@@ -158,10 +217,17 @@ fn ledger_check_passes_then_catches_a_corrupted_posting() {
         .status()
         .expect("python3");
     assert!(status.success());
-    let out = backflow().args(["ledger", "check", "--data-dir"]).arg(d).output().expect("run");
+    let out = backflow()
+        .args(["ledger", "check", "--data-dir"])
+        .arg(d)
+        .output()
+        .expect("run");
     assert!(!out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("BREACH") && stdout.contains("sum to"), "{stdout}");
+    assert!(
+        stdout.contains("BREACH") && stdout.contains("sum to"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -169,13 +235,29 @@ fn fx_rates_import_and_list() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let csv = d.join("rates.csv");
-    std::fs::write(&csv, "date,pair,rate\n2026-11-25,USD/SGD,1.3456\n2026-11-25,EUR/USD,1.05\n").expect("write");
+    std::fs::write(
+        &csv,
+        "date,pair,rate\n2026-11-25,USD/SGD,1.3456\n2026-11-25,EUR/USD,1.05\n",
+    )
+    .expect("write");
     assert!(run_ok(&["fx", "import", csv.to_str().expect("path")], d).contains("imported 2"));
     let listed = run_ok(&["fx", "list", "--date", "2026-11-25"], d);
-    assert_eq!(listed, "2026-11-25,EUR/USD,1.05\n2026-11-25,USD/SGD,1.3456\n");
+    assert_eq!(
+        listed,
+        "2026-11-25,EUR/USD,1.05\n2026-11-25,USD/SGD,1.3456\n"
+    );
     std::fs::write(&csv, "2026-11-26,USD/SGD,1.3\n2026-11-26,USD/XXX,1\n").expect("write");
-    let out = backflow().args(["fx", "import"]).arg(&csv).arg("--data-dir").arg(d).output().expect("run");
+    let out = backflow()
+        .args(["fx", "import"])
+        .arg(&csv)
+        .arg("--data-dir")
+        .arg(d)
+        .output()
+        .expect("run");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 2"));
-    assert!(!run_ok(&["fx", "list"], d).contains("2026-11-26"), "a bad file imports nothing");
+    assert!(
+        !run_ok(&["fx", "list"], d).contains("2026-11-26"),
+        "a bad file imports nothing"
+    );
 }

@@ -130,3 +130,42 @@ async fn signatures_tolerate_sdk_variants() {
     };
     assert_eq!(code(&app.send(&req).await), ("REFUND_NOT_EXIST", "F"));
 }
+
+/// Outside the sandbox a notification address may not target this machine or a private network.
+#[tokio::test]
+async fn private_notify_urls_are_refused_for_production_merchants() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let body = |url: &str| {
+        serde_json::to_vec(&json!({
+            "refundRequestId": "r", "paymentId": "p", "refundNotifyUrl": url,
+            "refundAmount": {"currency": "USD", "value": "1"}
+        }))
+        .expect("json")
+    };
+    let production = app.another_merchant(false).await;
+    for url in [
+        "http://127.0.0.1:9/notify",
+        "http://10.1.2.3/n",
+        "http://[::1]/n",
+        "http://169.254.169.254/latest",
+    ] {
+        let (_, answer) = app
+            .send_raw(&app.signed_as(&production, "refund", body(url)))
+            .await;
+        assert_eq!(code(&answer), ("PARAM_ILLEGAL", "F"), "{url}");
+    }
+    // A public address passes the check (and the unknown payment is what is refused).
+    let (_, answer) = app
+        .send_raw(&app.signed_as(
+            &production,
+            "refund",
+            body("https://merchant.example.com/notify"),
+        ))
+        .await;
+    assert_eq!(code(&answer), ("ORDER_NOT_EXIST", "F"));
+    // Sandbox merchants may notify their own machine.
+    let (_, answer) = app
+        .send_raw(&app.signed_as(&app.merchant, "refund", body("http://127.0.0.1:9/notify")))
+        .await;
+    assert_eq!(code(&answer), ("ORDER_NOT_EXIST", "F"));
+}

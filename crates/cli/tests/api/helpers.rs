@@ -58,8 +58,14 @@ async fn fresh_postgres_database() -> String {
                     .fetch_all(&mut c)
                     .await
                     .expect("list databases");
+            // Only databases of test processes that are gone: another run may be going on.
+            let owner_alive = |name: &str| {
+                name.strip_prefix("bf_test_")
+                    .and_then(|rest| rest.split('_').next())
+                    .is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists())
+            };
             for (name,) in old {
-                if !name.starts_with(&format!("bf_test_{pid}_")) {
+                if !owner_alive(&name) {
                     let _ =
                         sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
                             .execute(&mut c)

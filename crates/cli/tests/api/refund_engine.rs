@@ -457,11 +457,28 @@ impl TestApp {
 #[tokio::test]
 async fn an_open_chargeback_blocks_card_refunds() {
     let app = spawn_app(Backend::Sqlite).await;
-    let card = app.payment("CARD", "CASHIER_PAYMENT", "USD", "1000", false).await;
-    let url = app.url(&format!("/admin/payments/{}/{card}/chargeback", app.merchant.client_id));
-    let open = |pending: bool| app.http.post(&url).bearer_auth(crate::helpers::ADMIN_TOKEN).json(&json!({"pending": pending})).send();
+    let card = app
+        .payment("CARD", "CASHIER_PAYMENT", "USD", "1000", false)
+        .await;
+    let url = app.url(&format!(
+        "/admin/payments/{}/{card}/chargeback",
+        app.merchant.client_id
+    ));
+    let open = |pending: bool| {
+        app.http
+            .post(&url)
+            .bearer_auth(crate::helpers::ADMIN_TOKEN)
+            .json(&json!({"pending": pending}))
+            .send()
+    };
     assert_eq!(open(true).await.expect("send").status(), 200);
-    assert_eq!(code(&app.refund(&card, "cb-1", "USD", "100").await), ("ORDER_STATUS_INVALID", "F"));
+    assert_eq!(
+        code(&app.refund(&card, "cb-1", "USD", "100").await),
+        ("ORDER_STATUS_INVALID", "F")
+    );
     assert_eq!(open(false).await.expect("send").status(), 200);
-    assert_eq!(code(&app.refund(&card, "cb-1", "USD", "100").await).0, "REFUND_IN_PROCESS");
+    assert_eq!(
+        code(&app.refund(&card, "cb-1", "USD", "100").await).0,
+        "REFUND_IN_PROCESS"
+    );
 }

@@ -1,6 +1,7 @@
 //! AMS notification bodies (spec/ams.md, "notifyRefund"): JSON, signed by the
 //! notifier with the merchant's platform key on every attempt.
 
+use backflow_domain::fx::Quote;
 use backflow_domain::payment::Payment;
 use backflow_domain::refund::{Refund, RefundStatus};
 use backflow_domain::{Money, Timestamp};
@@ -20,6 +21,48 @@ fn time(t: Timestamp) -> String {
     t.to_iso8601()
 }
 
+/// The fields every answer about an existing refund carries: `refund`,
+/// `inquiryRefund` and `notifyRefund` render a refund the same way.
+pub fn refund_fields(r: &Refund) -> Value {
+    let mut v = json!({
+        "refundRequestId": r.request_id.as_str(),
+        "refundId": r.id.as_str(),
+        "refundAmount": amount(r.amount),
+    });
+    if let (RefundStatus::Success, Some(t)) = (r.status, r.finished_at) {
+        v["refundTime"] = json!(time(t));
+    }
+    if let Some(q) = &r.quote {
+        v["grossSettlementAmount"] = amount(r.settled.unwrap_or(r.held));
+        v["settlementQuote"] = quote(q, r.finished_at.unwrap_or(r.created_at));
+    }
+    if let Some(a) = &r.acquirer {
+        v["acquirerInfo"] = json!({
+            "acquirerName": a.name,
+            "acquirerMerchantId": a.merchant_id,
+            "acquirerTransactionId": a.transaction_id,
+            "referenceRequestId": r.id.as_str(),
+            "acquirerResultCode": if r.status == RefundStatus::Fail { "FAIL" } else { "SUCCESS" },
+            "acquirerResultMessage": "success",
+        });
+        v["acquirerReferenceNo"] = json!(a.reference_no);
+    }
+    v
+}
+
+/// `settlementQuote`: `quotePrice` is a JSON number, `guaranteed` a JSON boolean (spec/ams.md).
+fn quote(q: &Quote, at: Timestamp) -> Value {
+    let price: Value = serde_json::from_str(&q.rate.to_decimal_string()).unwrap_or(Value::Null);
+    json!({
+        "quoteId": q.id(),
+        "quoteCurrencyPair": q.pair(),
+        "quotePrice": price,
+        "quoteStartTime": time(at),
+        "quoteExpiryTime": time(at.plus_days(1)),
+        "guaranteed": false,
+    })
+}
+
 /// `notifyType=REFUND_RESULT` for a refund that reached SUCCESS or FAIL.
 pub fn refund_result(payment: &Payment, refund: &Refund) -> String {
     let succeeded = refund.status == RefundStatus::Success;
@@ -29,24 +72,12 @@ pub fn refund_result(payment: &Payment, refund: &Refund) -> String {
         let code = refund.result_code.as_deref().unwrap_or("PROCESS_FAIL");
         json!({"resultCode": code, "resultStatus": "F", "resultMessage": "The refund failed."})
     };
-    let mut body = json!({
-        "notifyType": "REFUND_RESULT",
-        "result": result,
-        "refundStatus": if succeeded { "SUCCESS" } else { "FAIL" },
-        "refundRequestId": refund.request_id.as_str(),
-        "refundId": refund.id.as_str(),
-        "refundAmount": amount(refund.amount),
-        "paymentId": payment.id.as_str(),
-        "paymentRequestId": payment.request_id.as_str(),
-    });
-    if succeeded {
-        if let Some(t) = refund.finished_at {
-            body["refundTime"] = json!(time(t));
-        }
-        if let Some(settled) = refund.settled {
-            body["grossSettlementAmount"] = amount(settled);
-        }
-    }
+    let mut body = refund_fields(refund);
+    body["notifyType"] = json!("REFUND_RESULT");
+    body["result"] = result;
+    body["refundStatus"] = json!(if succeeded { "SUCCESS" } else { "FAIL" });
+    body["paymentId"] = json!(payment.id.as_str());
+    body["paymentRequestId"] = json!(payment.request_id.as_str());
     body.to_string()
 }
 

@@ -5,7 +5,7 @@
 //! notification is owed exactly when that change commits. The notifier
 //! (crate `backflow-notify`) delivers the row later, signed and retried.
 
-mod ams;
+pub mod ams;
 pub mod legacy;
 
 use crate::error::{EngineError, Result};
