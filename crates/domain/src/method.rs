@@ -290,7 +290,7 @@ mod tests {
             ":window_days=1",
             "QRIS:window_days=x",
             "QRIS:colour=red",
-            "QRIS:min_refund.XXX=1",
+            "QRIS:min_refund.ZZZ=1",
             "QRIS:completion=later",
         ] {
             assert!(MethodOverride::parse(bad).is_err(), "{bad}");

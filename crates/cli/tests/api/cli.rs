@@ -246,7 +246,7 @@ fn fx_rates_import_and_list() {
         listed,
         "2026-11-25,EUR/USD,1.05\n2026-11-25,USD/SGD,1.3456\n"
     );
-    std::fs::write(&csv, "2026-11-26,USD/SGD,1.3\n2026-11-26,USD/XXX,1\n").expect("write");
+    std::fs::write(&csv, "2026-11-26,USD/SGD,1.3\n2026-11-26,USD/ZZZ,1\n").expect("write");
     let out = backflow()
         .args(["fx", "import"])
         .arg(&csv)
