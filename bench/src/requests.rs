@@ -170,8 +170,6 @@ pub enum Workload {
 }
 
 impl Workload {
-    pub const ALL: [Workload; 3] = [Self::Create, Self::Inquiry, Self::Mix];
-
     pub fn name(self) -> &'static str {
         match self {
             Self::Create => "refund create",

@@ -39,33 +39,12 @@ pub async fn refund_final(
     let Some(url) = address(refund.notify_url.as_deref(), merchant) else {
         return Ok(());
     };
-    match payment.door {
-        Door::Ams => {
-            let body = ams::refund_result(payment, refund);
-            enqueue(
-                tx,
-                merchant,
-                Door::Ams,
-                (NotificationKind::RefundResult, refund.id.as_str()),
-                url,
-                |_| body,
-                now,
-            )
-            .await
-        }
-        Door::Legacy => {
-            enqueue(
-                tx,
-                merchant,
-                Door::Legacy,
-                (NotificationKind::RefundResult, refund.id.as_str()),
-                url,
-                |id| legacy::refund_status_sync(merchant, payment, refund, id, now),
-                now,
-            )
-            .await
-        }
-    }
+    let render = |id: &str| match payment.door {
+        Door::Ams => ams::refund_result(payment, refund),
+        Door::Legacy => legacy::refund_status_sync(merchant, payment, refund, id, now),
+    };
+    let subject = (NotificationKind::RefundResult, refund.id.as_str());
+    enqueue(tx, merchant, payment.door, subject, url, render, now).await
 }
 
 /// `notifyPayment` (AMS) or `trade_status_sync` (legacy) for a sandbox payment that succeeded.
@@ -78,33 +57,12 @@ pub async fn payment_succeeded(
     let Some(url) = address(payment.notify_url.as_deref(), merchant) else {
         return Ok(());
     };
-    match payment.door {
-        Door::Ams => {
-            let body = ams::payment_result(payment);
-            enqueue(
-                tx,
-                merchant,
-                Door::Ams,
-                (NotificationKind::PaymentResult, payment.id.as_str()),
-                url,
-                |_| body,
-                now,
-            )
-            .await
-        }
-        Door::Legacy => {
-            enqueue(
-                tx,
-                merchant,
-                Door::Legacy,
-                (NotificationKind::PaymentResult, payment.id.as_str()),
-                url,
-                |id| legacy::trade_status_sync(merchant, payment, id, now),
-                now,
-            )
-            .await
-        }
-    }
+    let render = |id: &str| match payment.door {
+        Door::Ams => ams::payment_result(payment),
+        Door::Legacy => legacy::trade_status_sync(merchant, payment, id, now),
+    };
+    let subject = (NotificationKind::PaymentResult, payment.id.as_str());
+    enqueue(tx, merchant, payment.door, subject, url, render, now).await
 }
 
 /// `notifyCapture` for a capture that succeeded (AMS only).
