@@ -115,7 +115,7 @@ pub fn parse(script: &str) -> Result<Injection> {
             then: settle(then, reverse_after_ms)?,
         }),
         c if CHANNEL_FAILURES.contains(&c) => {
-            Injection::Channel(ChannelOutcome::Now(settle(c, None)?))
+            Injection::Channel(ChannelOutcome::Now(settle(c, reverse_after_ms)?))
         }
         c => Injection::Refuse(c),
     })
