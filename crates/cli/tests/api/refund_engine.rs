@@ -386,36 +386,24 @@ on_both_backends!(reversals_credit_the_merchant_back);
 #[tokio::test]
 async fn sandbox_scripts_over_the_admin_api() {
     let app = spawn_app(Backend::Sqlite).await;
-    let url = app.url(&format!(
-        "/admin/sandbox/{}/refund-scripts",
-        app.merchant.client_id
-    ));
+    let path = format!("/admin/sandbox/{}/refund-scripts", app.merchant.client_id);
     let denied = app
         .http
-        .post(&url)
+        .post(app.url(&path))
         .json(&json!({"script": "RISK_REJECT"}))
         .send()
         .await
         .expect("send");
     assert_eq!(denied.status(), 401);
-    let ok = app
-        .http
-        .post(&url)
-        .bearer_auth(crate::helpers::ADMIN_TOKEN)
-        .json(&json!({"script": "RISK_REJECT"}))
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(ok.status(), 201);
-    let bad = app
-        .http
-        .post(&url)
-        .bearer_auth(crate::helpers::ADMIN_TOKEN)
-        .json(&json!({"script": "NOT_A_CODE"}))
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(bad.status(), 400);
+    assert_eq!(
+        app.admin_post(&path, json!({"script": "RISK_REJECT"}))
+            .await,
+        201
+    );
+    assert_eq!(
+        app.admin_post(&path, json!({"script": "NOT_A_CODE"})).await,
+        400
+    );
     let payment = app.paid_payment("USD", "100").await;
     assert_eq!(
         code(&app.refund(&payment, "x", "USD", "1").await),
@@ -430,19 +418,28 @@ async fn sandbox_scripts_over_the_admin_api() {
         .await;
     assert_eq!(code(&inline), ("REFUND_WINDOW_EXCEED", "F"));
     let prod = app.another_merchant(false).await;
-    let url = app.url(&format!("/admin/sandbox/{}/refund-scripts", prod.client_id));
-    let refused = app
-        .http
-        .post(&url)
-        .bearer_auth(crate::helpers::ADMIN_TOKEN)
-        .json(&json!({"script": "RISK_REJECT"}))
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(refused.status(), 400);
+    let path = format!("/admin/sandbox/{}/refund-scripts", prod.client_id);
+    assert_eq!(
+        app.admin_post(&path, json!({"script": "RISK_REJECT"}))
+            .await,
+        400
+    );
 }
 
 impl TestApp {
+    /// POSTs JSON to the admin API with the test token; returns the HTTP status.
+    async fn admin_post(&self, path: &str, body: Value) -> u16 {
+        let resp = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(crate::helpers::ADMIN_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .expect("send");
+        resp.status().as_u16()
+    }
+
     fn clock_day(&self) -> String {
         backflow_domain::Clock::now(self.clock.as_ref()).date_string()
     }
@@ -460,23 +457,16 @@ async fn an_open_chargeback_blocks_card_refunds() {
     let card = app
         .payment("CARD", "CASHIER_PAYMENT", "USD", "1000", false)
         .await;
-    let url = app.url(&format!(
+    let path = format!(
         "/admin/payments/{}/{card}/chargeback",
         app.merchant.client_id
-    ));
-    let open = |pending: bool| {
-        app.http
-            .post(&url)
-            .bearer_auth(crate::helpers::ADMIN_TOKEN)
-            .json(&json!({"pending": pending}))
-            .send()
-    };
-    assert_eq!(open(true).await.expect("send").status(), 200);
+    );
+    assert_eq!(app.admin_post(&path, json!({"pending": true})).await, 200);
     assert_eq!(
         code(&app.refund(&card, "cb-1", "USD", "100").await),
         ("ORDER_STATUS_INVALID", "F")
     );
-    assert_eq!(open(false).await.expect("send").status(), 200);
+    assert_eq!(app.admin_post(&path, json!({"pending": false})).await, 200);
     assert_eq!(
         code(&app.refund(&card, "cb-1", "USD", "100").await).0,
         "REFUND_IN_PROCESS"
