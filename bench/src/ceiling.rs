@@ -15,20 +15,6 @@ pub struct Ceiling {
     pub signs_per_sec: f64,
 }
 
-impl Ceiling {
-    pub fn per_core(&self) -> f64 {
-        self.signs_per_sec / self.cores as f64
-    }
-
-    /// The mean of two measurements, taken before and after the load.
-    pub fn mean(a: Ceiling, b: Ceiling) -> Ceiling {
-        Ceiling {
-            cores: a.cores,
-            signs_per_sec: (a.signs_per_sec + b.signs_per_sec) / 2.0,
-        }
-    }
-}
-
 /// Signs on every core for `duration` with backflow_crypto's `SigningKey`,
 /// over a message the size of a refund answer's signed content.
 pub fn measure(duration: Duration) -> anyhow::Result<Ceiling> {

@@ -10,8 +10,8 @@ use serde::Deserialize;
 use serde_json::json;
 use std::path::Path;
 
-/// Where the AMS operations live (the sandbox prefix; production's serves the same handlers).
-const OPERATIONS: &str = "/ams/sandbox/api/v1/payments/";
+/// Where the AMS operations live.
+const OPERATIONS: &str = "/ams/api/v1/payments/";
 
 /// What every benchmark payment is worth, in USD cents: far more than its refunds take.
 pub const PAYMENT_MINOR: i64 = 100_000_000;

@@ -14,7 +14,7 @@ use backflow_domain::merchant::Merchant;
 use backflow_domain::payment::{Door, Payment};
 use backflow_domain::refund::{check_repeat, Refund, RefundContext, RefundRefused, RefundStatus};
 use backflow_domain::{ClientId, Money, PaymentId, RefundId, RefundRequestId, Timestamp};
-use backflow_store::{Floors, PaymentKey, RefundKey, StoreError, Tx};
+use backflow_store::{Floors, PaymentKey, RefundKey, RefundTotals, StoreError, Tx, Writes};
 
 /// A `refund` request, parsed.
 #[derive(Debug, Clone)]
@@ -61,6 +61,15 @@ pub const FUNDS_RETRY_DAYS: i64 = 180;
 /// Failure code of a refund whose merchant never had the funds.
 const BALANCE_NOT_ENOUGH: &str = "MERCHANT_BALANCE_NOT_ENOUGH";
 
+/// What the step that accepted a refund hands on to the steps that carry it to its next state.
+#[derive(Default)]
+pub(crate) struct Carried {
+    /// The payment's refund totals with this refund, when already read.
+    totals: Option<RefundTotals>,
+    /// Writes not sent yet: they go out in one batch with the refund's next state.
+    writes: Writes,
+}
+
 impl Engine {
     /// Creates a refund, or answers with the one this request id already made.
     pub async fn refund(&self, cmd: RefundCommand) -> Result<Refund> {
@@ -72,15 +81,20 @@ impl Engine {
     }
 
     async fn try_refund(&self, cmd: &RefundCommand) -> Result<Refund> {
-        let mut tx = self.store().begin().await?;
+        // The merchant's contract takes no lock (as in the transaction): it is
+        // read while the write transaction waits for its turn, which keeps a
+        // round trip off SQLite's one writer.
+        let (tx, merchant) =
+            tokio::join!(self.store().begin(), self.store().merchant(&cmd.merchant));
+        let (mut tx, merchant) = (tx?, merchant?);
         // Lock first: a repeat of a request that is still being written waits for it.
         let payment = tx
             .lock_payment(&cmd.merchant, PaymentKey::Id(&cmd.payment_id))
             .await?;
-        if let Some(existing) = tx
-            .refund(&cmd.merchant, RefundKey::RequestId(&cmd.request_id))
-            .await?
-        {
+        let (existing, totals) = tx
+            .refund_request(&cmd.merchant, &cmd.request_id, &cmd.payment_id)
+            .await?;
+        if let Some(existing) = existing {
             check_repeat(&existing, &cmd.payment_id, cmd.amount)?;
             return Ok(existing);
         }
@@ -88,11 +102,7 @@ impl Engine {
         let payment = payment
             .filter(|p| p.door == cmd.mode.door())
             .ok_or(EngineError::PaymentNotFound)?;
-        let merchant = tx
-            .merchant(&cmd.merchant)
-            .await?
-            .ok_or(EngineError::UnknownMerchant)?;
-        let totals = tx.refund_totals(&payment.id).await?;
+        let merchant = merchant.ok_or(EngineError::UnknownMerchant)?;
         let caps = self.capabilities(&payment, &merchant.contract);
         let now = self.now();
         RefundContext {
@@ -150,13 +160,34 @@ impl Engine {
         };
         let floors = Floors::enforced(merchant.contract.overdraft_minor);
         let reserve = ledger::refund_reserved(&refund.merchant, refund.id.as_str(), held);
-        // A legacy async refund goes on without its funds: the refused posting must leave no trace.
-        match tx
-            .try_post(&reserve, &new_id(IdKind::Posting, now), now, floors)
-            .await
-        {
+        // The reservation, the refund and what the channel's answer makes of
+        // it are written together (one round trip on SQLite). A refused
+        // reservation leaves none of them, so that a legacy async refund can
+        // go on without its funds; nothing else in them can be refused.
+        let mut writes = Writes::new();
+        writes.post(&reserve, &new_id(IdKind::Posting, now), now, floors);
+        writes.insert_refund(&refund);
+        let accepted = refund.clone();
+        let carried = Carried {
+            totals: Some(totals.with(&accepted)),
+            writes,
+        };
+        let followed = self
+            .follow(
+                &mut tx,
+                &merchant,
+                &payment,
+                &mut refund,
+                answer.outcome,
+                carried,
+            )
+            .await;
+        match followed {
             Ok(()) => {}
-            Err(StoreError::BelowFloor { .. }) if cmd.mode == RefundMode::LegacyAsync => {
+            Err(EngineError::Store(StoreError::BelowFloor { .. }))
+                if cmd.mode == RefundMode::LegacyAsync =>
+            {
+                let mut refund = accepted;
                 refund.status = RefundStatus::WaitingFunds;
                 refund.held = Money::new(held.currency, 0);
                 tx.insert_refund(&refund).await?;
@@ -171,27 +202,16 @@ impl Engine {
                 tx.commit().await?;
                 return Ok(refund);
             }
-            Err(StoreError::BelowFloor { .. }) => {
+            Err(EngineError::Store(StoreError::BelowFloor { .. })) => {
                 return Err(RefundRefused::BalanceNotEnough.into())
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         }
-        tx.insert_refund(&refund).await?;
-        self.follow(
-            &mut tx,
-            &merchant,
-            &payment,
-            &mut refund,
-            answer.outcome,
-            cmd.mode == RefundMode::Ams,
-        )
-        .await?;
         tx.commit().await?;
         Ok(refund)
     }
 
     /// Acts on what the channel said about a refund that holds its funds.
-    /// `notify_if_later`: an answer that is not final now owes a notification when it becomes final.
     async fn follow(
         &self,
         tx: &mut Tx,
@@ -199,19 +219,25 @@ impl Engine {
         payment: &Payment,
         refund: &mut Refund,
         outcome: ChannelOutcome,
-        notify_if_later: bool,
+        carried: Carried,
     ) -> Result<()> {
         let now = self.now();
         let timed_out = matches!(outcome, ChannelOutcome::TimedOut { .. });
         match outcome {
-            ChannelOutcome::Now(settle) => self.settle(tx, merchant, payment, refund, settle).await,
+            ChannelOutcome::Now(settle) => {
+                self.settle(tx, merchant, payment, refund, settle, carried)
+                    .await
+            }
             ChannelOutcome::Pending { after_ms, then }
             | ChannelOutcome::TimedOut { after_ms, then } => {
                 if timed_out {
                     refund.result_code = Some("UNKNOWN_EXCEPTION".into());
                 }
-                refund.notify_on_final |= notify_if_later;
-                tx.update_refund(refund).await?;
+                // An AMS answer that is not final now owes a notification when it becomes final.
+                refund.notify_on_final |= payment.door == Door::Ams;
+                let mut writes = carried.writes;
+                writes.update_refund(refund);
+                tx.write(writes).await?;
                 self.schedule(
                     tx,
                     COMPLETE_REFUND,
@@ -232,17 +258,16 @@ impl Engine {
         payment: &Payment,
         refund: &mut Refund,
         settle: Settle,
+        carried: Carried,
     ) -> Result<()> {
         match settle {
-            Settle::Success => self.succeed(tx, merchant, payment, refund).await,
-            // Seed 004: a legacy async refund is notified only when it succeeds.
+            Settle::Success => self.succeed(tx, merchant, payment, refund, carried).await,
             Settle::Fail { reason } => {
-                let notify = payment.door == Door::Ams;
-                self.fail(tx, merchant, payment, refund, reason, notify)
+                self.fail(tx, merchant, payment, refund, reason, carried.writes)
                     .await
             }
             Settle::SuccessThenReverse { after_ms } => {
-                self.succeed(tx, merchant, payment, refund).await?;
+                self.succeed(tx, merchant, payment, refund, carried).await?;
                 self.schedule(
                     tx,
                     REVERSE_REFUND,
@@ -263,9 +288,14 @@ impl Engine {
         merchant: &Merchant,
         payment: &Payment,
         refund: &mut Refund,
+        carried: Carried,
     ) -> Result<()> {
         let now = self.now();
-        let totals = tx.refund_totals(&payment.id).await?;
+        let mut writes = carried.writes;
+        let totals = match carried.totals {
+            Some(known) => known,
+            None => tx.refund_totals(&payment.id).await?,
+        };
         let (settled, quote) = self
             .settlement(tx, refund.amount, refund.held.currency, now)
             .await?;
@@ -289,18 +319,20 @@ impl Engine {
             overdraft_minor: merchant.contract.overdraft_minor,
             enforce: false,
         };
-        tx.post(&posting, &new_id(IdKind::Posting, now), now, floors)
-            .await?;
+        writes.post(&posting, &new_id(IdKind::Posting, now), now, floors);
         refund.status = RefundStatus::Success;
         refund.result_code = None;
         refund.settled = Some(settled);
         refund.quote = quote;
         refund.commission_returned = returned;
         refund.finished_at = Some(now);
-        self.record_final(tx, merchant, payment, refund, true).await
+        self.record_final(tx, merchant, payment, refund, true, writes)
+            .await
     }
 
-    /// The refund failed: its held funds go back to the merchant.
+    /// The refund failed: its held funds go back to the merchant. Only AMS
+    /// refunds are notified of it (seed 004: a legacy async refund is
+    /// notified only when it succeeds, and not when it expires waiting for funds).
     async fn fail(
         &self,
         tx: &mut Tx,
@@ -308,28 +340,28 @@ impl Engine {
         payment: &Payment,
         refund: &mut Refund,
         reason: String,
-        notify: bool,
+        mut writes: Writes,
     ) -> Result<()> {
         let now = self.now();
         if refund.held.minor != 0 {
             let posting =
                 ledger::refund_released(&refund.merchant, refund.id.as_str(), refund.held);
-            tx.post(
+            writes.post(
                 &posting,
                 &new_id(IdKind::Posting, now),
                 now,
                 Floors::enforced(merchant.contract.overdraft_minor),
-            )
-            .await?;
+            );
         }
         refund.status = RefundStatus::Fail;
         refund.result_code = Some(reason);
         refund.finished_at = Some(now);
-        self.record_final(tx, merchant, payment, refund, notify)
+        let notify = payment.door == Door::Ams;
+        self.record_final(tx, merchant, payment, refund, notify, writes)
             .await
     }
 
-    /// Stores a final refund and the notification it owes.
+    /// Stores a final refund with the postings in `writes`, and the notification it owes.
     async fn record_final(
         &self,
         tx: &mut Tx,
@@ -337,9 +369,11 @@ impl Engine {
         payment: &Payment,
         refund: &Refund,
         notify: bool,
+        mut writes: Writes,
     ) -> Result<()> {
         debug_assert!(refund.status.is_final());
-        tx.update_refund(refund).await?;
+        writes.update_refund(refund);
+        tx.write(writes).await?;
         if notify && refund.notify_on_final {
             notices::refund_final(tx, merchant, payment, refund, self.now()).await?;
         }
@@ -382,8 +416,15 @@ impl Engine {
         if refund.status != RefundStatus::Processing {
             return Ok(());
         }
-        self.settle(tx, &merchant, &payment, &mut refund, plan)
-            .await
+        self.settle(
+            tx,
+            &merchant,
+            &payment,
+            &mut refund,
+            plan,
+            Carried::default(),
+        )
+        .await
     }
 
     /// Tries again to hold the funds of a refund waiting for them; fails it
@@ -406,7 +447,7 @@ impl Engine {
                 &payment,
                 &mut refund,
                 BALANCE_NOT_ENOUGH.into(),
-                false,
+                Writes::new(),
             )
             .await?;
             return Ok(false);
@@ -416,7 +457,7 @@ impl Engine {
             .await?;
         let reserve = ledger::refund_reserved(&refund.merchant, refund.id.as_str(), held);
         match tx
-            .try_post(
+            .post(
                 &reserve,
                 &new_id(IdKind::Posting, now),
                 now,
@@ -432,8 +473,15 @@ impl Engine {
         refund.quote = quote;
         let caps = self.capabilities(&payment, &merchant.contract);
         let answer = self.inner.channel.submit(&payment, &caps);
-        self.follow(tx, &merchant, &payment, &mut refund, answer.outcome, false)
-            .await?;
+        self.follow(
+            tx,
+            &merchant,
+            &payment,
+            &mut refund,
+            answer.outcome,
+            Carried::default(),
+        )
+        .await?;
         Ok(false)
     }
 

@@ -1,6 +1,6 @@
 //! The ledger: postings, their legs, and running balances with floors.
 
-use crate::{get_i64, get_opt_i64, get_str, Result, Store, StoreError, Tx};
+use crate::{get_i64, get_opt_i64, get_str, Result, Store, Tx, Writes};
 use backflow_domain::ledger::{Account, Posting};
 use backflow_domain::Timestamp;
 
@@ -126,40 +126,85 @@ impl Floors {
     }
 }
 
-impl Tx {
-    /// [`Tx::post`] for callers that go on after [`StoreError::BelowFloor`]:
-    /// a refused posting leaves no trace in the transaction.
-    pub async fn try_post(
-        &mut self,
-        posting: &Posting,
-        posting_id: &str,
-        now: Timestamp,
-        floors: Floors,
-    ) -> Result<()> {
-        sqlx::query("SAVEPOINT try_post")
-            .execute(self.conn())
-            .await?;
-        match self.post(posting, posting_id, now, floors).await {
-            Ok(()) => {
-                sqlx::query("RELEASE SAVEPOINT try_post")
-                    .execute(self.conn())
-                    .await?;
-                Ok(())
+/// A balance change whose floor check is part of the statement, so that
+/// concurrent debits of one balance cannot both pass it. The stored floor
+/// follows the contract. Parameters: amount, account, currency, floor, enforce.
+const UPDATE_BALANCE: &str = "UPDATE ledger_balances SET balance = balance + $1, floor = $4 \
+     WHERE account = $2 AND currency = $3 AND ($5 = 0 OR $1 >= 0 OR $4 IS NULL OR balance + $1 >= $4)";
+
+/// [`UPDATE_BALANCE`], creating the balance when the account has none yet.
+const UPSERT_BALANCE: &str = "INSERT INTO ledger_balances (account, currency, balance, floor) VALUES ($2, $3, $1, $4) \
+     ON CONFLICT (account, currency) DO UPDATE SET balance = ledger_balances.balance + $1, floor = $4 \
+     WHERE $5 = 0 OR $1 >= 0 OR $4 IS NULL OR ledger_balances.balance + $1 >= $4";
+
+impl Writes {
+    /// Adds a balanced posting: its row, its legs and its balance changes. A
+    /// debit that would take a floored account below its floor refuses the
+    /// whole batch with [`crate::StoreError::BelowFloor`] (see [`Tx::write`]).
+    pub fn post(&mut self, posting: &Posting, posting_id: &str, now: Timestamp, floors: Floors) {
+        assert!(posting.is_balanced(), "unbalanced posting {posting:?}");
+        let mut legs_sql = String::from(
+            "INSERT INTO ledger_legs (posting_id, leg_no, account, currency, amount) VALUES ",
+        );
+        let mut legs = Vec::with_capacity(posting.legs.len() * 5);
+        for (i, leg) in posting.legs.iter().enumerate() {
+            let account = leg.account.key();
+            let currency = leg.currency.code();
+            let floor = floors.of(&leg.account);
+            let params = vec![
+                leg.amount.into(),
+                account.as_str().into(),
+                currency.into(),
+                floor.into(),
+                i64::from(floors.enforce).into(),
+            ];
+            // A debit below the floor of a fresh balance is refused whether or
+            // not the balance exists yet, so it never creates one.
+            let sql = match floors.enforce && floor.is_some_and(|f| leg.amount < f) {
+                true => UPDATE_BALANCE,
+                false => UPSERT_BALANCE,
+            };
+            let refusable = floors.enforce && floor.is_some() && leg.amount < 0;
+            let n = legs.len();
+            if i > 0 {
+                legs_sql.push_str(", ");
             }
-            Err(e) => {
-                sqlx::query("ROLLBACK TO SAVEPOINT try_post")
-                    .execute(self.conn())
-                    .await?;
-                sqlx::query("RELEASE SAVEPOINT try_post")
-                    .execute(self.conn())
-                    .await?;
-                Err(e)
-            }
+            legs_sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${})",
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4,
+                n + 5
+            ));
+            legs.extend([
+                posting_id.into(),
+                (i as i64).into(),
+                account.as_str().into(),
+                currency.into(),
+                leg.amount.into(),
+            ]);
+            self.push_balance(sql, params, refusable.then_some(account));
+        }
+        self.push(
+            "INSERT INTO ledger_postings (posting_id, kind, reference, created_at) VALUES ($1, $2, $3, $4)",
+            vec![
+                posting_id.into(),
+                posting.kind.as_str().into(),
+                posting.reference.as_str().into(),
+                now.millis().into(),
+            ],
+        );
+        if !posting.legs.is_empty() {
+            self.push(legs_sql, legs);
         }
     }
+}
 
-    /// Applies a balanced posting. A debit that would take a floored account
-    /// below its floor fails with [`StoreError::BelowFloor`]; the caller rolls back.
+impl Tx {
+    /// Applies a balanced posting, all or nothing: a debit that would take a
+    /// floored account below its floor fails with [`crate::StoreError::BelowFloor`]
+    /// and leaves no trace in the transaction.
     pub async fn post(
         &mut self,
         posting: &Posting,
@@ -167,63 +212,9 @@ impl Tx {
         now: Timestamp,
         floors: Floors,
     ) -> Result<()> {
-        assert!(posting.is_balanced(), "unbalanced posting {posting:?}");
-        sqlx::query("INSERT INTO ledger_postings (posting_id, kind, reference, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(posting_id)
-            .bind(posting.kind.as_str())
-            .bind(&posting.reference)
-            .bind(now.millis())
-            .execute(self.conn())
-            .await?;
-        for (i, leg) in posting.legs.iter().enumerate() {
-            let account = leg.account.key();
-            let currency = leg.currency.code();
-            let floor = floors.of(&leg.account);
-            sqlx::query("INSERT INTO ledger_legs (posting_id, leg_no, account, currency, amount) VALUES ($1, $2, $3, $4, $5)")
-                .bind(posting_id)
-                .bind(i as i64)
-                .bind(&account)
-                .bind(currency)
-                .bind(leg.amount)
-                .execute(self.conn())
-                .await?;
-            // The floor check is part of the update, so concurrent debits of one
-            // balance cannot both pass it. The stored floor follows the contract.
-            let updated = sqlx::query(
-                "UPDATE ledger_balances SET balance = balance + $1, floor = $4 \
-                 WHERE account = $2 AND currency = $3 AND ($5 = 0 OR $1 >= 0 OR $4 IS NULL OR balance + $1 >= $4)",
-            )
-            .bind(leg.amount)
-            .bind(&account)
-            .bind(currency)
-            .bind(floor)
-            .bind(i64::from(floors.enforce))
-            .execute(self.conn())
-            .await?
-            .rows_affected();
-            if updated == 1 {
-                continue;
-            }
-            let exists = sqlx::query(
-                "SELECT 1 AS one FROM ledger_balances WHERE account = $1 AND currency = $2",
-            )
-            .bind(&account)
-            .bind(currency)
-            .fetch_optional(self.conn())
-            .await?
-            .is_some();
-            if exists || (floors.enforce && floor.is_some_and(|f| leg.amount < f)) {
-                return Err(StoreError::BelowFloor { account });
-            }
-            sqlx::query("INSERT INTO ledger_balances (account, currency, balance, floor) VALUES ($1, $2, $3, $4)")
-                .bind(&account)
-                .bind(currency)
-                .bind(leg.amount)
-                .bind(floor)
-                .execute(self.conn())
-                .await?;
-        }
-        Ok(())
+        let mut writes = Writes::new();
+        writes.post(posting, posting_id, now, floors);
+        self.write(writes).await
     }
 }
 

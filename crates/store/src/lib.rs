@@ -3,11 +3,12 @@
 //! The schema is written in the SQL that SQLite and PostgreSQL share, and every
 //! query runs unchanged on both through sqlx's `Any` driver. What differs is
 //! isolated in [`Backend`]: SQLite gets one writer connection (so write
-//! transactions are serialised by construction) and a pool of readers; on
-//! PostgreSQL every node shares one pool and money is serialised by row locks
-//! (`SELECT … FOR UPDATE`).
+//! transactions are serialised by construction, and committed in groups, see
+//! `group.rs`) and a pool of readers; on PostgreSQL every node shares one pool
+//! and money is serialised by row locks (`SELECT … FOR UPDATE`).
 
 mod fx;
+mod group;
 mod jobs;
 mod ledger;
 mod merchants;
@@ -16,6 +17,7 @@ mod payments;
 mod refunds;
 mod reports;
 mod sandbox;
+mod writes;
 
 pub use fx::FxRate;
 pub use jobs::Job;
@@ -28,9 +30,12 @@ pub use outbox::{
 pub use payments::{Capture, PaymentKey};
 pub use refunds::{RefundKey, RefundTotals};
 pub use reports::{ReportTransaction, TransactionKind};
+pub use writes::Writes;
 
+use group::{GroupWriter, Unit};
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Which database is behind the store.
@@ -74,6 +79,8 @@ pub enum StoreError {
     BelowFloor { account: String },
     #[error("unsupported database URL {0:?}: use sqlite://… or postgres://…")]
     UnsupportedUrl(String),
+    #[error("the transaction's group commit failed: {0}")]
+    GroupCommit(String),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -91,8 +98,17 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
-    writer: AnyPool,
+    writer: Writer,
     reader: AnyPool,
+}
+
+/// Where write transactions run.
+#[derive(Clone)]
+enum Writer {
+    /// PostgreSQL: transactions from the shared pool, serialised by row locks.
+    Pool(AnyPool),
+    /// SQLite: units of work on the one writer connection, committed in groups.
+    Group(Arc<GroupWriter>),
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -107,11 +123,13 @@ impl Store {
             } else {
                 format!("{url}?mode=rwc")
             };
-            let writer = sqlite_pool(&url, 1).await?;
-            let reader = sqlite_pool(&url, 4).await?;
+            let mut writer = AnyConnection::connect(&url).await?;
+            sqlite_pragmas(&mut writer).await?;
+            MIGRATOR.run(&mut writer).await?;
+            let reader = sqlite_readers(&url).await?;
             Self {
                 backend: Backend::Sqlite,
-                writer,
+                writer: Writer::Group(Arc::new(GroupWriter::start(writer))),
                 reader,
             }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
@@ -120,15 +138,15 @@ impl Store {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect(url)
                 .await?;
+            MIGRATOR.run(&pool).await?;
             Self {
                 backend: Backend::Postgres,
-                writer: pool.clone(),
+                writer: Writer::Pool(pool.clone()),
                 reader: pool,
             }
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
         };
-        MIGRATOR.run(&store.writer).await?;
         Ok(store)
     }
 
@@ -138,14 +156,12 @@ impl Store {
 
     /// Starts a write transaction: one use case, one transaction.
     pub async fn begin(&self) -> Result<Tx> {
-        let tx = match self.backend {
-            // IMMEDIATE takes the write lock up front, so a transaction never
-            // fails half-way because another process wrote first.
-            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.writer.begin().await?,
+        let work = match &self.writer {
+            Writer::Pool(pool) => Work::Pooled(pool.begin().await?),
+            Writer::Group(group) => Work::Unit(group.begin().await?),
         };
         Ok(Tx {
-            tx,
+            work,
             backend: self.backend,
         })
     }
@@ -155,47 +171,69 @@ impl Store {
         &self.reader
     }
 
+    /// Commits what is written and closes the connections.
     pub async fn close(&self) {
-        self.writer.close().await;
+        match &self.writer {
+            Writer::Pool(pool) => pool.close().await,
+            Writer::Group(group) => group.flush().await,
+        }
         self.reader.close().await;
     }
 }
 
-async fn sqlite_pool(url: &str, max: u32) -> Result<AnyPool> {
+async fn sqlite_pragmas(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    // FULL: a commit is on disk before the refund's answer is sent.
+    // temp_store=MEMORY: the undo copies savepoints keep (each write transaction
+    // is one in a group commit) stay in memory instead of a temporary file.
+    for pragma in [
+        "PRAGMA journal_mode=WAL",
+        "PRAGMA synchronous=FULL",
+        "PRAGMA temp_store=MEMORY",
+        "PRAGMA busy_timeout=10000",
+        "PRAGMA foreign_keys=ON",
+    ] {
+        conn.execute(pragma).await?;
+    }
+    Ok(())
+}
+
+async fn sqlite_readers(url: &str) -> Result<AnyPool> {
     Ok(AnyPoolOptions::new()
-        .max_connections(max)
+        .max_connections(4)
         .acquire_timeout(Duration::from_secs(30))
-        .after_connect(|conn, _| {
-            Box::pin(async move {
-                // FULL: a commit is on disk before the refund's answer is sent.
-                for pragma in [
-                    "PRAGMA journal_mode=WAL",
-                    "PRAGMA synchronous=FULL",
-                    "PRAGMA busy_timeout=10000",
-                    "PRAGMA foreign_keys=ON",
-                ] {
-                    conn.execute(pragma).await?;
-                }
-                Ok(())
-            })
-        })
+        // A local file does not go away like a server: no ping (a round trip to
+        // the connection's thread) before each read.
+        .test_before_acquire(false)
+        .after_connect(|conn, _| Box::pin(sqlite_pragmas(conn)))
         .connect(url)
         .await?)
 }
 
 /// A write transaction. Dropping it without [`Tx::commit`] rolls it back.
 pub struct Tx {
-    tx: sqlx::Transaction<'static, sqlx::Any>,
+    work: Work,
     backend: Backend,
 }
 
+enum Work {
+    Pooled(sqlx::Transaction<'static, sqlx::Any>),
+    Unit(Unit),
+}
+
 impl Tx {
+    /// Commits; on SQLite, returns once the group holding the transaction is on disk.
     pub async fn commit(self) -> Result<()> {
-        Ok(self.tx.commit().await?)
+        match self.work {
+            Work::Pooled(tx) => Ok(tx.commit().await?),
+            Work::Unit(unit) => unit.commit().await,
+        }
     }
 
-    fn conn(&mut self) -> &mut sqlx::AnyConnection {
-        &mut self.tx
+    fn conn(&mut self) -> &mut AnyConnection {
+        match &mut self.work {
+            Work::Pooled(tx) => tx,
+            Work::Unit(unit) => unit.conn(),
+        }
     }
 }
 

@@ -1,12 +1,13 @@
 //! Refunds.
 
-use crate::{corrupt, get_i64, get_opt_i64, get_opt_str, get_str, Result, Store, Tx};
+use crate::{corrupt, get_i64, get_opt_i64, get_opt_str, get_str, Result, Store, Tx, Writes};
 use backflow_domain::fx::{Quote, Rate};
 use backflow_domain::payment::AcquirerRef;
 use backflow_domain::refund::{Refund, RefundStatus};
 use backflow_domain::{ClientId, Currency, Money, PaymentId, RefundId, RefundRequestId, Timestamp};
 use sqlx::any::AnyRow;
 use sqlx::Executor;
+use std::sync::LazyLock;
 
 const REFUND_COLUMNS: &str = "refund_id, client_id, refund_request_id, payment_id, currency, amount, status, \
     reason, notify_url, result_code, notify_on_final, held_currency, held, settled, quote_base, quote_quote, \
@@ -136,14 +137,6 @@ impl Tx {
         row.as_ref().map(refund_from_row).transpose()
     }
 
-    pub async fn refund(
-        &mut self,
-        merchant: &ClientId,
-        key: RefundKey<'_>,
-    ) -> Result<Option<Refund>> {
-        fetch_refund(self.conn(), merchant, key, "").await
-    }
-
     /// Reads a refund and holds it until the transaction ends.
     pub async fn lock_refund(
         &mut self,
@@ -156,79 +149,148 @@ impl Tx {
 
     /// Totals over the payment's refunds; call it with the payment locked.
     pub async fn refund_totals(&mut self, payment: &PaymentId) -> Result<RefundTotals> {
-        let row = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(CASE WHEN status <> 'FAIL' THEN amount ELSE 0 END), 0) AS BIGINT) AS total, \
-             CAST(COALESCE(SUM(CASE WHEN status <> 'FAIL' THEN 1 ELSE 0 END), 0) AS BIGINT) AS n, \
-             CAST(COALESCE(SUM(commission_returned), 0) AS BIGINT) AS returned FROM refunds WHERE payment_id = $1",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {TOTALS_COLUMNS} FROM refunds WHERE payment_id = $1"
+        ))
         .bind(payment.as_str())
         .fetch_one(self.conn())
         .await?;
-        Ok(RefundTotals {
-            outstanding_minor: get_i64(&row, "total")?,
-            count: u32::try_from(get_i64(&row, "n")?).map_err(corrupt)?,
-            commission_returned: get_i64(&row, "returned")?,
-        })
+        totals_from_row(&row)
+    }
+
+    /// In one read: the refund `request_id` already made, if any, and the
+    /// totals over `payment`'s refunds. Call it with the payment locked.
+    pub async fn refund_request(
+        &mut self,
+        merchant: &ClientId,
+        request_id: &RefundRequestId,
+        payment: &PaymentId,
+    ) -> Result<(Option<Refund>, RefundTotals)> {
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            let columns: Vec<String> = REFUND_COLUMNS
+                .split(',')
+                .map(|c| format!("r.{}", c.trim()))
+                .collect();
+            format!(
+                "SELECT t.total, t.n, t.returned, {} FROM \
+                 (SELECT {TOTALS_COLUMNS} FROM refunds WHERE payment_id = $3) t \
+                 LEFT JOIN refunds r ON r.client_id = $1 AND r.refund_request_id = $2",
+                columns.join(", ")
+            )
+        });
+        let row = sqlx::query(&SQL)
+            .bind(merchant.as_str())
+            .bind(request_id.as_str())
+            .bind(payment.as_str())
+            .fetch_one(self.conn())
+            .await?;
+        let refund = match get_opt_str(&row, "refund_id")? {
+            Some(_) => Some(refund_from_row(&row)?),
+            None => None,
+        };
+        Ok((refund, totals_from_row(&row)?))
     }
 
     pub async fn insert_refund(&mut self, r: &Refund) -> Result<()> {
-        let placeholders: Vec<String> = (1..=26).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "INSERT INTO refunds ({REFUND_COLUMNS}) VALUES ({})",
-            placeholders.join(", ")
-        );
-        sqlx::query(&sql)
-            .bind(r.id.as_str())
-            .bind(r.merchant.as_str())
-            .bind(r.request_id.as_str())
-            .bind(r.payment_id.as_str())
-            .bind(r.amount.currency.code())
-            .bind(r.amount.minor)
-            .bind(r.status.as_str())
-            .bind(r.reason.as_deref())
-            .bind(r.notify_url.as_deref())
-            .bind(r.result_code.as_deref())
-            .bind(i64::from(r.notify_on_final))
-            .bind(r.held.currency.code())
-            .bind(r.held.minor)
-            .bind(r.settled.map(|m| m.minor))
-            .bind(r.quote.as_ref().map(|q| q.base.code()))
-            .bind(r.quote.as_ref().map(|q| q.quote.code()))
-            .bind(r.quote.as_ref().map(|q| q.rate.to_decimal_string()))
-            .bind(r.quote.as_ref().map(|q| q.rate_date.clone()))
-            .bind(r.commission_returned)
-            .bind(r.acquirer.as_ref().map(|a| a.name.clone()))
-            .bind(r.acquirer.as_ref().map(|a| a.merchant_id.clone()))
-            .bind(r.acquirer.as_ref().map(|a| a.transaction_id.clone()))
-            .bind(r.acquirer.as_ref().map(|a| a.reference_no.clone()))
-            .bind(r.reversed_at.map(Timestamp::millis))
-            .bind(r.created_at.millis())
-            .bind(r.finished_at.map(Timestamp::millis))
-            .execute(self.conn())
-            .await?;
-        Ok(())
+        let mut writes = Writes::new();
+        writes.insert_refund(r);
+        self.write(writes).await
     }
 
     /// Writes back what a refund's life changes after it is created.
     pub async fn update_refund(&mut self, r: &Refund) -> Result<()> {
-        sqlx::query(
+        let mut writes = Writes::new();
+        writes.update_refund(r);
+        self.write(writes).await
+    }
+}
+
+/// The sums [`RefundTotals`] is read from.
+const TOTALS_COLUMNS: &str = "CAST(COALESCE(SUM(CASE WHEN status <> 'FAIL' THEN amount ELSE 0 END), 0) AS BIGINT) AS total, \
+     CAST(COALESCE(SUM(CASE WHEN status <> 'FAIL' THEN 1 ELSE 0 END), 0) AS BIGINT) AS n, \
+     CAST(COALESCE(SUM(commission_returned), 0) AS BIGINT) AS returned";
+
+fn totals_from_row(row: &AnyRow) -> Result<RefundTotals> {
+    Ok(RefundTotals {
+        outstanding_minor: get_i64(row, "total")?,
+        count: u32::try_from(get_i64(row, "n")?).map_err(corrupt)?,
+        commission_returned: get_i64(row, "returned")?,
+    })
+}
+
+impl RefundTotals {
+    /// The totals once `refund`, new and holding its funds, is stored too.
+    pub fn with(self, refund: &Refund) -> Self {
+        debug_assert!(refund.status.holds_funds() && refund.commission_returned == 0);
+        Self {
+            outstanding_minor: self.outstanding_minor + refund.amount.minor,
+            count: self.count + 1,
+            commission_returned: self.commission_returned,
+        }
+    }
+}
+
+impl Writes {
+    pub fn insert_refund(&mut self, r: &Refund) {
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            let placeholders: Vec<String> = (1..=26).map(|i| format!("${i}")).collect();
+            format!(
+                "INSERT INTO refunds ({REFUND_COLUMNS}) VALUES ({})",
+                placeholders.join(", ")
+            )
+        });
+        self.push(
+            SQL.as_str(),
+            vec![
+                r.id.as_str().into(),
+                r.merchant.as_str().into(),
+                r.request_id.as_str().into(),
+                r.payment_id.as_str().into(),
+                r.amount.currency.code().into(),
+                r.amount.minor.into(),
+                r.status.as_str().into(),
+                r.reason.as_deref().into(),
+                r.notify_url.as_deref().into(),
+                r.result_code.as_deref().into(),
+                i64::from(r.notify_on_final).into(),
+                r.held.currency.code().into(),
+                r.held.minor.into(),
+                r.settled.map(|m| m.minor).into(),
+                r.quote.as_ref().map(|q| q.base.code()).into(),
+                r.quote.as_ref().map(|q| q.quote.code()).into(),
+                r.quote.as_ref().map(|q| q.rate.to_decimal_string()).into(),
+                r.quote.as_ref().map(|q| q.rate_date.clone()).into(),
+                r.commission_returned.into(),
+                r.acquirer.as_ref().map(|a| a.name.clone()).into(),
+                r.acquirer.as_ref().map(|a| a.merchant_id.clone()).into(),
+                r.acquirer.as_ref().map(|a| a.transaction_id.clone()).into(),
+                r.acquirer.as_ref().map(|a| a.reference_no.clone()).into(),
+                r.reversed_at.map(Timestamp::millis).into(),
+                r.created_at.millis().into(),
+                r.finished_at.map(Timestamp::millis).into(),
+            ],
+        );
+    }
+
+    /// Writes back what a refund's life changes after it is created.
+    pub fn update_refund(&mut self, r: &Refund) {
+        self.push(
             "UPDATE refunds SET status = $1, result_code = $2, held = $3, settled = $4, quote_base = $5, quote_quote = $6, \
              quote_rate = $7, quote_date = $8, commission_returned = $9, reversed_at = $10, finished_at = $11 WHERE refund_id = $12",
-        )
-        .bind(r.status.as_str())
-        .bind(r.result_code.as_deref())
-        .bind(r.held.minor)
-        .bind(r.settled.map(|m| m.minor))
-        .bind(r.quote.as_ref().map(|q| q.base.code()))
-        .bind(r.quote.as_ref().map(|q| q.quote.code()))
-        .bind(r.quote.as_ref().map(|q| q.rate.to_decimal_string()))
-        .bind(r.quote.as_ref().map(|q| q.rate_date.clone()))
-        .bind(r.commission_returned)
-        .bind(r.reversed_at.map(Timestamp::millis))
-        .bind(r.finished_at.map(Timestamp::millis))
-        .bind(r.id.as_str())
-        .execute(self.conn())
-        .await?;
-        Ok(())
+            vec![
+                r.status.as_str().into(),
+                r.result_code.as_deref().into(),
+                r.held.minor.into(),
+                r.settled.map(|m| m.minor).into(),
+                r.quote.as_ref().map(|q| q.base.code()).into(),
+                r.quote.as_ref().map(|q| q.quote.code()).into(),
+                r.quote.as_ref().map(|q| q.rate.to_decimal_string()).into(),
+                r.quote.as_ref().map(|q| q.rate_date.clone()).into(),
+                r.commission_returned.into(),
+                r.reversed_at.map(Timestamp::millis).into(),
+                r.finished_at.map(Timestamp::millis).into(),
+                r.id.as_str().into(),
+            ],
+        );
     }
 }
