@@ -151,3 +151,29 @@ pub fn post(host: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Ve
 pub fn get(host: &str, path: &str) -> Vec<u8> {
     format!("GET {path} HTTP/1.1\r\nhost: {host}\r\n\r\n").into_bytes()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_is_read_for_its_status_headers_and_result_code() {
+        let raw = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nResponse-Time: T\r\ncontent-length: 58\r\n\r\n{\"result\":{\"resultCode\":\"SUCCESS\",\"resultStatus\":\"S\"}}   ";
+        let head_len = find(raw, b"\r\n\r\n").expect("head") + 4;
+        assert_eq!(content_length(&raw[..head_len]).expect("length"), 58);
+        let reply = Reply::parse(raw.to_vec(), head_len).expect("reply");
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.header("response-time"), Some("T"));
+        assert_eq!(reply.header("signature"), None);
+        assert_eq!(reply.result_code(), Some("SUCCESS"));
+    }
+
+    #[test]
+    fn a_request_carries_its_headers_and_length() {
+        let bytes = post("127.0.0.1:1", "/p", &[("client-id", "C")], b"{}");
+        let text = String::from_utf8(bytes).expect("utf-8");
+        assert!(text.starts_with("POST /p HTTP/1.1\r\nhost: 127.0.0.1:1\r\n"));
+        assert!(text.contains("client-id: C\r\n"));
+        assert!(text.ends_with("content-length: 2\r\n\r\n{}"));
+    }
+}

@@ -81,12 +81,12 @@ impl Engine {
     }
 
     async fn try_refund(&self, cmd: &RefundCommand) -> Result<Refund> {
-        // The merchant's contract takes no lock (as in the transaction): it is
-        // read while the write transaction waits for its turn, which keeps a
-        // round trip off SQLite's one writer.
-        let (tx, merchant) =
-            tokio::join!(self.store().begin(), self.store().merchant(&cmd.merchant));
-        let (mut tx, merchant) = (tx?, merchant?);
+        // The merchant's contract takes no lock (nor did it in the transaction):
+        // read before the write transaction, it keeps a round trip off SQLite's
+        // one writer. Not alongside: on PostgreSQL both would hold a pooled
+        // connection, and a full pool would wait on itself.
+        let merchant = self.store().merchant(&cmd.merchant).await?;
+        let mut tx = self.store().begin().await?;
         // Lock first: a repeat of a request that is still being written waits for it.
         let payment = tx
             .lock_payment(&cmd.merchant, PaymentKey::Id(&cmd.payment_id))

@@ -114,7 +114,9 @@ impl Unit {
         &mut self.guard.conn
     }
 
-    /// Releases the unit into its group and waits until the group is durably committed.
+    /// Releases the unit into its group and waits until the group is durably
+    /// committed. (Dropped while its release runs, a unit may still be
+    /// committed with its group, like a commit whose answer was lost.)
     pub(crate) async fn commit(mut self) -> Result<()> {
         sqlx::query("RELEASE SAVEPOINT unit; SAVEPOINT unit")
             .execute(&mut self.guard.conn)
@@ -145,18 +147,21 @@ impl Drop for Unit {
 }
 
 impl WriterState {
-    /// Undoes an abandoned unit; its savepoint stays, armed for the next one.
-    /// (A commit that failed half-way is abandoned too: its savepoint may be
-    /// released already, so a failure here ends the group.)
+    /// Undoes an abandoned unit by rolling back to its savepoint, which stays,
+    /// armed for the next unit. When that fails the group fails with it.
     async fn roll_back_abandoned(&mut self) {
-        if !std::mem::take(&mut self.abandoned) {
+        // Cleared only once done: a caller dropped half-way leaves it for the next.
+        if !self.abandoned {
             return;
         }
         match sqlx::query("ROLLBACK TO SAVEPOINT unit")
             .execute(&mut self.conn)
             .await
         {
-            Ok(_) => self.armed = true,
+            Ok(_) => {
+                self.abandoned = false;
+                self.armed = true;
+            }
             // SQLite ends the whole transaction on some errors (I/O, a full
             // disk); the writes of the units waiting in it are gone with it.
             Err(e) => self.fail_group(e.to_string()).await,
@@ -191,6 +196,7 @@ impl WriterState {
         let _ = sqlx::query("ROLLBACK").execute(&mut self.conn).await;
         self.open = false;
         self.armed = false;
+        self.abandoned = false;
         for unit in self.waiting.drain(..) {
             let _ = unit.send(Err(cause.clone()));
         }
