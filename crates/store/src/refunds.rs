@@ -276,7 +276,8 @@ impl Writes {
     pub fn update_refund(&mut self, r: &Refund) {
         self.push(
             "UPDATE refunds SET status = $1, result_code = $2, held = $3, settled = $4, quote_base = $5, quote_quote = $6, \
-             quote_rate = $7, quote_date = $8, commission_returned = $9, reversed_at = $10, finished_at = $11 WHERE refund_id = $12",
+             quote_rate = $7, quote_date = $8, commission_returned = $9, reversed_at = $10, finished_at = $11, \
+             notify_on_final = $13 WHERE refund_id = $12",
             vec![
                 r.status.as_str().into(),
                 r.result_code.as_deref().into(),
@@ -290,6 +291,7 @@ impl Writes {
                 r.reversed_at.map(Timestamp::millis).into(),
                 r.finished_at.map(Timestamp::millis).into(),
                 r.id.as_str().into(),
+                i64::from(r.notify_on_final).into(),
             ],
         );
     }
