@@ -5,6 +5,7 @@
 
 use crate::error::{EngineError, Result};
 use crate::Engine;
+use backflow_domain::merchant::Merchant;
 use backflow_domain::ClientId;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::collections::HashMap;
@@ -37,20 +38,15 @@ impl RefundLimits {
 
 impl Engine {
     /// Admits one refund request from `merchant`, or refuses it as over its rate.
-    pub async fn admit_refund(&self, merchant: &ClientId) -> Result<()> {
-        let m = self
-            .store()
-            .merchant(merchant)
-            .await?
-            .ok_or(EngineError::UnknownMerchant)?;
-        let per_second = m
+    pub(crate) fn admit_refund(&self, merchant: &Merchant) -> Result<()> {
+        let per_second = merchant
             .contract
             .rate_limit_per_second
             .unwrap_or(self.inner.settings.refund_rate_per_second);
         if self
             .inner
             .limits
-            .limiter(merchant, per_second)
+            .limiter(&merchant.client_id, per_second)
             .check()
             .is_ok()
         {

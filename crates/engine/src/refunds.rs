@@ -73,19 +73,28 @@ pub(crate) struct Carried {
 impl Engine {
     /// Creates a refund, or answers with the one this request id already made.
     pub async fn refund(&self, cmd: RefundCommand) -> Result<Refund> {
-        match self.try_refund(&cmd).await {
+        // The merchant's contract takes no lock: read before the write
+        // transaction, it keeps a read off SQLite's one writer. Not alongside:
+        // on PostgreSQL both would hold a pooled connection, and a full pool
+        // would wait on itself.
+        let merchant = self
+            .store()
+            .merchant(&cmd.merchant)
+            .await?
+            .ok_or(EngineError::UnknownMerchant)?;
+        if cmd.mode == RefundMode::Ams {
+            self.admit_refund(&merchant)?;
+        }
+        match self.try_refund(&cmd, &merchant).await {
             // The same request id raced in on another payment; the loser answers as a repeat.
-            Err(EngineError::Store(StoreError::Duplicate)) => self.try_refund(&cmd).await,
+            Err(EngineError::Store(StoreError::Duplicate)) => {
+                self.try_refund(&cmd, &merchant).await
+            }
             other => other,
         }
     }
 
-    async fn try_refund(&self, cmd: &RefundCommand) -> Result<Refund> {
-        // The merchant's contract takes no lock (nor did it in the transaction):
-        // read before the write transaction, it keeps a round trip off SQLite's
-        // one writer. Not alongside: on PostgreSQL both would hold a pooled
-        // connection, and a full pool would wait on itself.
-        let merchant = self.store().merchant(&cmd.merchant).await?;
+    async fn try_refund(&self, cmd: &RefundCommand, merchant: &Merchant) -> Result<Refund> {
         let mut tx = self.store().begin().await?;
         // Lock first: a repeat of a request that is still being written waits for it.
         let payment = tx
@@ -102,7 +111,6 @@ impl Engine {
         let payment = payment
             .filter(|p| p.door == cmd.mode.door())
             .ok_or(EngineError::PaymentNotFound)?;
-        let merchant = merchant.ok_or(EngineError::UnknownMerchant)?;
         let caps = self.capabilities(&payment, &merchant.contract);
         let now = self.now();
         RefundContext {
@@ -175,7 +183,7 @@ impl Engine {
         let followed = self
             .follow(
                 &mut tx,
-                &merchant,
+                merchant,
                 &payment,
                 &mut refund,
                 answer.outcome,

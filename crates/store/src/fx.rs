@@ -1,5 +1,6 @@
 //! The exchange-rates table.
 
+use crate::db::{query, Db, Row};
 use crate::{corrupt, get_str, Result, Store, Tx};
 use backflow_domain::fx::Rate;
 use backflow_domain::Currency;
@@ -14,7 +15,7 @@ pub struct FxRate {
     pub rate: Rate,
 }
 
-fn rate_from_row(row: &sqlx::any::AnyRow) -> Result<FxRate> {
+fn rate_from_row(row: &Row) -> Result<FxRate> {
     Ok(FxRate {
         date: get_str(row, "rate_date")?,
         base: Currency::parse(&get_str(row, "base")?).map_err(corrupt)?,
@@ -23,13 +24,13 @@ fn rate_from_row(row: &sqlx::any::AnyRow) -> Result<FxRate> {
     })
 }
 
-async fn fetch_rate<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
-    e: E,
+async fn fetch_rate(
+    e: Db<'_>,
     base: Currency,
     quote: Currency,
     date: &str,
 ) -> Result<Option<FxRate>> {
-    let row = sqlx::query(
+    let row = query(
         "SELECT rate_date, base, quote, rate FROM fx_rates WHERE base = $1 AND quote = $2 AND rate_date <= $3 \
          ORDER BY rate_date DESC LIMIT 1",
     )
@@ -54,7 +55,7 @@ impl Store {
 
     /// Every rate of `date` (every day when `None`), ordered by day and pair.
     pub async fn fx_rates(&self, date: Option<&str>) -> Result<Vec<FxRate>> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT rate_date, base, quote, rate FROM fx_rates WHERE ($1 IS NULL OR rate_date = $1) \
              ORDER BY rate_date, base, quote",
         )
@@ -65,7 +66,7 @@ impl Store {
     }
 
     pub async fn fx_rate_count(&self) -> Result<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM fx_rates")
+        let row = query("SELECT COUNT(*) AS n FROM fx_rates")
             .fetch_one(self.read())
             .await?;
         crate::get_i64(&row, "n")
@@ -85,7 +86,7 @@ impl Tx {
 
     /// Adds or replaces a rate.
     pub async fn put_fx_rate(&mut self, r: &FxRate) -> Result<()> {
-        sqlx::query(
+        query(
             "INSERT INTO fx_rates (rate_date, base, quote, rate) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (rate_date, base, quote) DO UPDATE SET rate = excluded.rate",
         )

@@ -9,9 +9,10 @@
 //! else runs on the connection, so its writes are never committed with the
 //! others'.
 
+use crate::db::lock;
 use crate::{Result, StoreError};
-use sqlx::AnyConnection;
-use std::sync::{Arc, Weak};
+use rusqlite::Connection;
+use std::sync::{Arc, Mutex as SyncMutex, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, Mutex, Notify, OwnedMutexGuard};
 
@@ -26,12 +27,13 @@ pub(crate) struct GroupWriter {
 }
 
 struct WriterState {
-    conn: AnyConnection,
+    /// Statements run on the task of the unit holding the writer; only the
+    /// COMMIT, which waits for the disk, goes to a blocking thread.
+    conn: Arc<SyncMutex<Connection>>,
     /// A group transaction is open on the connection.
     open: bool,
     /// An empty savepoint `unit` is open, ready for the next unit: a unit's
-    /// commit sets the next one's savepoint in the same round trip, which
-    /// saves the next unit one.
+    /// commit sets the next one's savepoint at once.
     armed: bool,
     /// The last unit ended without committing; its savepoint is still to be rolled back.
     abandoned: bool,
@@ -48,10 +50,10 @@ pub(crate) struct Unit {
 
 impl GroupWriter {
     /// Takes over `conn` and starts its committer task.
-    pub(crate) fn start(conn: AnyConnection) -> Self {
+    pub(crate) fn start(conn: Connection) -> Self {
         let writer = Self {
             state: Arc::new(Mutex::new(WriterState {
-                conn,
+                conn: Arc::new(SyncMutex::new(conn)),
                 open: false,
                 armed: false,
                 abandoned: false,
@@ -71,7 +73,7 @@ impl GroupWriter {
         let mut guard = tokio::time::timeout(ACQUIRE_TIMEOUT, self.state.clone().lock_owned())
             .await
             .map_err(|_| StoreError::Database(sqlx::Error::PoolTimedOut))?;
-        guard.roll_back_abandoned().await;
+        guard.roll_back_abandoned();
         // IMMEDIATE takes the write lock up front, so a group never fails
         // half-way because another process wrote first.
         let start = match (guard.open, guard.armed) {
@@ -80,9 +82,10 @@ impl GroupWriter {
             (false, _) => Some("BEGIN IMMEDIATE; SAVEPOINT unit"),
         };
         if let Some(sql) = start {
-            if let Err(e) = sqlx::query(sql).execute(&mut guard.conn).await {
+            let conn = lock(&guard.conn);
+            if let Err(e) = conn.execute_batch(sql) {
                 if !guard.open {
-                    let _ = sqlx::query("ROLLBACK").execute(&mut guard.conn).await;
+                    let _ = conn.execute_batch("ROLLBACK");
                 }
                 return Err(e.into());
             }
@@ -110,17 +113,15 @@ impl Drop for GroupWriter {
 }
 
 impl Unit {
-    pub(crate) fn conn(&mut self) -> &mut AnyConnection {
-        &mut self.guard.conn
+    pub(crate) fn conn(&self) -> &SyncMutex<Connection> {
+        &self.guard.conn
     }
 
     /// Releases the unit into its group and waits until the group is durably
-    /// committed. (Dropped while its release runs, a unit may still be
-    /// committed with its group, like a commit whose answer was lost.)
+    /// committed. (Dropped while it waits, a unit is still committed with its
+    /// group, like a commit whose answer was lost.)
     pub(crate) async fn commit(mut self) -> Result<()> {
-        sqlx::query("RELEASE SAVEPOINT unit; SAVEPOINT unit")
-            .execute(&mut self.guard.conn)
-            .await?;
+        lock(&self.guard.conn).execute_batch("RELEASE SAVEPOINT unit; SAVEPOINT unit")?;
         self.guard.armed = true;
         let (done, committed) = oneshot::channel();
         self.guard.waiting.push(done);
@@ -149,33 +150,36 @@ impl Drop for Unit {
 impl WriterState {
     /// Undoes an abandoned unit by rolling back to its savepoint, which stays,
     /// armed for the next unit. When that fails the group fails with it.
-    async fn roll_back_abandoned(&mut self) {
-        // Cleared only once done: a caller dropped half-way leaves it for the next.
+    fn roll_back_abandoned(&mut self) {
         if !self.abandoned {
             return;
         }
-        match sqlx::query("ROLLBACK TO SAVEPOINT unit")
-            .execute(&mut self.conn)
-            .await
-        {
-            Ok(_) => {
+        let rolled_back = lock(&self.conn).execute_batch("ROLLBACK TO SAVEPOINT unit");
+        match rolled_back {
+            Ok(()) => {
                 self.abandoned = false;
                 self.armed = true;
             }
             // SQLite ends the whole transaction on some errors (I/O, a full
             // disk); the writes of the units waiting in it are gone with it.
-            Err(e) => self.fail_group(e.to_string()).await,
+            Err(e) => self.fail_group(e.to_string()),
         }
     }
 
     async fn finish_group(&mut self) {
-        self.roll_back_abandoned().await;
+        self.roll_back_abandoned();
         if !self.open {
             return;
         }
         let started = Instant::now();
-        match sqlx::query("COMMIT").execute(&mut self.conn).await {
-            Ok(_) => {
+        // The COMMIT waits for the disk: off the runtime's threads.
+        let conn = self.conn.clone();
+        let committed = tokio::task::spawn_blocking(move || lock(&conn).execute_batch("COMMIT"))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        match committed {
+            Ok(()) => {
                 tracing::debug!(
                     units = self.waiting.len(),
                     commit_us = started.elapsed().as_micros() as u64,
@@ -187,13 +191,13 @@ impl WriterState {
                     let _ = unit.send(Ok(()));
                 }
             }
-            Err(e) => self.fail_group(e.to_string()).await,
+            Err(cause) => self.fail_group(cause),
         }
     }
 
-    async fn fail_group(&mut self, cause: String) {
+    fn fail_group(&mut self, cause: String) {
         tracing::error!(%cause, "a group of write transactions failed");
-        let _ = sqlx::query("ROLLBACK").execute(&mut self.conn).await;
+        let _ = lock(&self.conn).execute_batch("ROLLBACK");
         self.open = false;
         self.armed = false;
         self.abandoned = false;

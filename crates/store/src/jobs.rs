@@ -2,6 +2,7 @@
 //! retrying refunds waiting for funds, reversals). Claimed by one node at a
 //! time with an expiring claim, so a node that dies mid-job leaves it to others.
 
+use crate::db::query;
 use crate::{get_i64, get_str, Result, Store, Tx};
 use backflow_domain::Timestamp;
 
@@ -26,7 +27,7 @@ impl Tx {
         run_at: Timestamp,
         now: Timestamp,
     ) -> Result<()> {
-        sqlx::query(
+        query(
             "INSERT INTO jobs (job_id, kind, subject, payload, run_at, attempts, created_at) VALUES ($1, $2, $3, $4, $5, 0, $6)",
         )
         .bind(id)
@@ -42,7 +43,7 @@ impl Tx {
 
     /// Ends a job; call it in the transaction that did its work.
     pub async fn finish_job(&mut self, id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM jobs WHERE job_id = $1")
+        query("DELETE FROM jobs WHERE job_id = $1")
             .bind(id)
             .execute(self.conn())
             .await?;
@@ -51,7 +52,7 @@ impl Tx {
 
     /// Runs a job again at `run_at`, releasing its claim.
     pub async fn reschedule_job(&mut self, id: &str, run_at: Timestamp) -> Result<()> {
-        sqlx::query("UPDATE jobs SET run_at = $1, attempts = attempts + 1, claimed_by = NULL, claim_expires_at = NULL WHERE job_id = $2")
+        query("UPDATE jobs SET run_at = $1, attempts = attempts + 1, claimed_by = NULL, claim_expires_at = NULL WHERE job_id = $2")
             .bind(run_at.millis())
             .bind(id)
             .execute(self.conn())
@@ -72,7 +73,7 @@ impl Store {
     ) -> Result<Vec<Job>> {
         let mut tx = self.begin().await?;
         let skip_locked = self.backend.skip_locked_clause();
-        let rows = sqlx::query(&format!(
+        let rows = query(&format!(
             "SELECT job_id, kind, subject, payload, run_at, attempts FROM jobs \
              WHERE run_at <= $1 AND (claimed_by IS NULL OR claim_expires_at < $1) ORDER BY run_at LIMIT $2{skip_locked}"
         ))
@@ -90,7 +91,7 @@ impl Store {
                 run_at: Timestamp(get_i64(row, "run_at")?),
                 attempts: get_i64(row, "attempts")?,
             };
-            sqlx::query("UPDATE jobs SET claimed_by = $1, claim_expires_at = $2 WHERE job_id = $3")
+            query("UPDATE jobs SET claimed_by = $1, claim_expires_at = $2 WHERE job_id = $3")
                 .bind(owner)
                 .bind(now.millis() + claim_ms)
                 .bind(&job.id)
@@ -104,7 +105,7 @@ impl Store {
 
     /// Jobs not yet done, for operators and tests.
     pub async fn pending_job_count(&self) -> Result<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM jobs")
+        let row = query("SELECT COUNT(*) AS n FROM jobs")
             .fetch_one(self.read())
             .await?;
         get_i64(&row, "n")

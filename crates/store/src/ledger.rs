@@ -1,5 +1,6 @@
 //! The ledger: postings, their legs, and running balances with floors.
 
+use crate::db::query;
 use crate::{get_i64, get_opt_i64, get_str, Result, Store, Tx, Writes};
 use backflow_domain::ledger::{Account, Posting};
 use backflow_domain::Timestamp;
@@ -220,7 +221,7 @@ impl Tx {
 
 impl Store {
     pub async fn balances(&self, account_prefix: &str) -> Result<Vec<BalanceRow>> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT account, currency, balance, floor FROM ledger_balances WHERE account LIKE $1 ORDER BY account, currency",
         )
         .bind(format!("{account_prefix}%"))
@@ -241,7 +242,7 @@ impl Store {
     /// Checks every ledger invariant; an empty list means the ledger is sound.
     pub async fn check_ledger(&self) -> Result<Vec<LedgerBreach>> {
         let mut breaches = Vec::new();
-        let sums = sqlx::query(
+        let sums = query(
             "SELECT currency, CAST(SUM(amount) AS BIGINT) AS total FROM ledger_legs GROUP BY currency HAVING SUM(amount) <> 0",
         )
         .fetch_all(self.read())
@@ -252,7 +253,7 @@ impl Store {
                 sum: get_i64(r, "total")?,
             });
         }
-        let drift = sqlx::query(
+        let drift = query(
             "SELECT b.account, b.currency, b.balance, CAST(COALESCE(SUM(l.amount), 0) AS BIGINT) AS legs \
              FROM ledger_balances b LEFT JOIN ledger_legs l ON l.account = b.account AND l.currency = b.currency \
              GROUP BY b.account, b.currency, b.balance HAVING b.balance <> COALESCE(SUM(l.amount), 0)",
@@ -267,7 +268,7 @@ impl Store {
                 legs: get_i64(r, "legs")?,
             });
         }
-        let floors = sqlx::query(
+        let floors = query(
             "SELECT account, currency, balance, floor FROM ledger_balances WHERE floor IS NOT NULL AND balance < floor",
         )
         .fetch_all(self.read())
@@ -280,7 +281,7 @@ impl Store {
                 floor: get_i64(r, "floor")?,
             });
         }
-        let reserved = sqlx::query(
+        let reserved = query(
             "SELECT b.account, b.currency, b.balance, CAST(COALESCE(SUM(r.held), 0) AS BIGINT) AS held \
              FROM ledger_balances b LEFT JOIN refunds r ON b.account = 'merchant:' || r.client_id || ':reserved' \
              AND r.held_currency = b.currency AND r.status = 'PROCESSING' \
@@ -297,7 +298,7 @@ impl Store {
                 held: get_i64(r, "held")?,
             });
         }
-        let over = sqlx::query(
+        let over = query(
             "SELECT p.payment_id, CASE WHEN p.is_authorization <> 0 THEN p.captured ELSE p.amount END AS refundable, \
              CAST(SUM(r.amount) AS BIGINT) AS refunded FROM payments p JOIN refunds r ON r.payment_id = p.payment_id \
              WHERE r.status <> 'FAIL' GROUP BY p.payment_id, p.is_authorization, p.captured, p.amount \

@@ -1,12 +1,14 @@
 //! Storage: one interface, two backends.
 //!
 //! The schema is written in the SQL that SQLite and PostgreSQL share, and every
-//! query runs unchanged on both through sqlx's `Any` driver. What differs is
-//! isolated in [`Backend`]: SQLite gets one writer connection (so write
-//! transactions are serialised by construction, and committed in groups, see
-//! `group.rs`) and a pool of readers; on PostgreSQL every node shares one pool
-//! and money is serialised by row locks (`SELECT … FOR UPDATE`).
+//! query runs unchanged on both (`db.rs`: rusqlite in-thread for SQLite, sqlx
+//! for PostgreSQL). What differs is isolated in [`Backend`]: SQLite gets one
+//! writer connection (so write transactions are serialised by construction,
+//! and committed in groups, see `group.rs`) and a few readers; on PostgreSQL
+//! every node shares one pool and money is serialised by row locks
+//! (`SELECT … FOR UPDATE`).
 
+mod db;
 mod fx;
 mod group;
 mod jobs;
@@ -32,9 +34,10 @@ pub use refunds::{RefundKey, RefundTotals};
 pub use reports::{ReportTransaction, TransactionKind};
 pub use writes::Writes;
 
+use db::{Db, Readers, Row, Value};
 use group::{GroupWriter, Unit};
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyConnection, AnyPool, Connection};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,6 +72,8 @@ impl Backend {
 pub enum StoreError {
     #[error("database error: {0}")]
     Database(sqlx::Error),
+    #[error("database error: {0}")]
+    Sqlite(rusqlite::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("a record with this key exists already")]
@@ -98,18 +103,25 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
-    writer: Writer,
-    reader: AnyPool,
+    connections: Connections,
 }
 
-/// Where write transactions run.
 #[derive(Clone)]
-enum Writer {
-    /// PostgreSQL: transactions from the shared pool, serialised by row locks.
-    Pool(AnyPool),
-    /// SQLite: units of work on the one writer connection, committed in groups.
-    Group(Arc<GroupWriter>),
+enum Connections {
+    /// PostgreSQL: transactions and reads from one pool, transactions
+    /// serialised by row locks.
+    Postgres(AnyPool),
+    /// SQLite: units of work on the one writer connection, committed in
+    /// groups, and reads on their own connections.
+    Sqlite {
+        writer: Arc<GroupWriter>,
+        readers: Arc<Readers>,
+    },
 }
+
+/// SQLite connections for reads: reads are short and run on the asking
+/// task, so a few serve both runtime threads and the blocking ones.
+const SQLITE_READERS: usize = 4;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -118,19 +130,19 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let store = if url.starts_with("sqlite:") {
-            let url = if url.contains('?') {
-                url.to_owned()
-            } else {
-                format!("{url}?mode=rwc")
-            };
-            let mut writer = AnyConnection::connect(&url).await?;
-            sqlite_pragmas(&mut writer).await?;
-            MIGRATOR.run(&mut writer).await?;
-            let reader = sqlite_readers(&url).await?;
+            let path = db::sqlite_path(url);
+            // Creates the file in WAL mode before sqlx migrates it.
+            let writer = db::open_sqlite(path)?;
+            let mut migrations =
+                AnyConnection::connect(&format!("sqlite://{}", path.display())).await?;
+            MIGRATOR.run(&mut migrations).await?;
+            migrations.close().await?;
             Self {
                 backend: Backend::Sqlite,
-                writer: Writer::Group(Arc::new(GroupWriter::start(writer))),
-                reader,
+                connections: Connections::Sqlite {
+                    writer: Arc::new(GroupWriter::start(writer)),
+                    readers: Arc::new(Readers::open(path, SQLITE_READERS)?),
+                },
             }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = AnyPoolOptions::new()
@@ -141,8 +153,7 @@ impl Store {
             MIGRATOR.run(&pool).await?;
             Self {
                 backend: Backend::Postgres,
-                writer: Writer::Pool(pool.clone()),
-                reader: pool,
+                connections: Connections::Postgres(pool),
             }
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
@@ -156,9 +167,9 @@ impl Store {
 
     /// Starts a write transaction: one use case, one transaction.
     pub async fn begin(&self) -> Result<Tx> {
-        let work = match &self.writer {
-            Writer::Pool(pool) => Work::Pooled(pool.begin().await?),
-            Writer::Group(group) => Work::Unit(group.begin().await?),
+        let work = match &self.connections {
+            Connections::Postgres(pool) => Work::Pooled(pool.begin().await?),
+            Connections::Sqlite { writer, .. } => Work::Unit(writer.begin().await?),
         };
         Ok(Tx {
             work,
@@ -166,47 +177,22 @@ impl Store {
         })
     }
 
-    /// A connection for reads that need no lock.
-    fn read(&self) -> &AnyPool {
-        &self.reader
+    /// Where reads that need no lock run.
+    fn read(&self) -> Db<'_> {
+        match &self.connections {
+            Connections::Postgres(pool) => Db::PostgresPool(pool),
+            Connections::Sqlite { readers, .. } => Db::SqliteReaders(readers),
+        }
     }
 
     /// Commits what is written and closes the connections.
     pub async fn close(&self) {
-        match &self.writer {
-            Writer::Pool(pool) => pool.close().await,
-            Writer::Group(group) => group.flush().await,
+        match &self.connections {
+            Connections::Postgres(pool) => pool.close().await,
+            // SQLite's connections close when the last handle goes.
+            Connections::Sqlite { writer, .. } => writer.flush().await,
         }
-        self.reader.close().await;
     }
-}
-
-async fn sqlite_pragmas(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
-    // FULL: a commit is on disk before the refund's answer is sent.
-    // temp_store=MEMORY: the undo copies savepoints keep (each write transaction
-    // is one in a group commit) stay in memory instead of a temporary file.
-    for pragma in [
-        "PRAGMA journal_mode=WAL",
-        "PRAGMA synchronous=FULL",
-        "PRAGMA temp_store=MEMORY",
-        "PRAGMA busy_timeout=10000",
-        "PRAGMA foreign_keys=ON",
-    ] {
-        conn.execute(pragma).await?;
-    }
-    Ok(())
-}
-
-async fn sqlite_readers(url: &str) -> Result<AnyPool> {
-    Ok(AnyPoolOptions::new()
-        .max_connections(4)
-        .acquire_timeout(Duration::from_secs(30))
-        // A local file does not go away like a server: no ping (a round trip to
-        // the connection's thread) before each read.
-        .test_before_acquire(false)
-        .after_connect(|conn, _| Box::pin(sqlite_pragmas(conn)))
-        .connect(url)
-        .await?)
 }
 
 /// A write transaction. Dropping it without [`Tx::commit`] rolls it back.
@@ -229,28 +215,36 @@ impl Tx {
         }
     }
 
-    fn conn(&mut self) -> &mut AnyConnection {
+    fn conn(&mut self) -> Db<'_> {
         match &mut self.work {
-            Work::Pooled(tx) => tx,
-            Work::Unit(unit) => unit.conn(),
+            Work::Pooled(tx) => Db::Postgres(&mut **tx),
+            Work::Unit(unit) => Db::Sqlite(unit.conn()),
         }
     }
 }
 
-fn get_str(row: &AnyRow, col: &str) -> Result<String> {
-    Ok(row.try_get::<String, _>(col)?)
+fn get_str(row: &Row, col: &str) -> Result<String> {
+    get_opt_str(row, col)?.ok_or_else(|| corrupt(format!("{col} is NULL")))
 }
 
-fn get_opt_str(row: &AnyRow, col: &str) -> Result<Option<String>> {
-    Ok(row.try_get::<Option<String>, _>(col)?)
+fn get_opt_str(row: &Row, col: &str) -> Result<Option<String>> {
+    match row.get(col)? {
+        Value::Null => Ok(None),
+        Value::Text(s) => Ok(Some(s.clone())),
+        Value::Int(_) => Err(corrupt(format!("{col} holds a number, not text"))),
+    }
 }
 
-fn get_i64(row: &AnyRow, col: &str) -> Result<i64> {
-    Ok(row.try_get::<i64, _>(col)?)
+fn get_i64(row: &Row, col: &str) -> Result<i64> {
+    get_opt_i64(row, col)?.ok_or_else(|| corrupt(format!("{col} is NULL")))
 }
 
-fn get_opt_i64(row: &AnyRow, col: &str) -> Result<Option<i64>> {
-    Ok(row.try_get::<Option<i64>, _>(col)?)
+fn get_opt_i64(row: &Row, col: &str) -> Result<Option<i64>> {
+    match row.get(col)? {
+        Value::Null => Ok(None),
+        Value::Int(v) => Ok(Some(*v)),
+        Value::Text(_) => Err(corrupt(format!("{col} holds text, not a number"))),
+    }
 }
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {

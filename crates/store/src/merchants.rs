@@ -1,11 +1,10 @@
 //! Merchants, their registered public keys and the platform's signing keys.
 
+use crate::db::{query, Db, Row};
 use crate::{corrupt, get_i64, get_opt_i64, get_opt_str, get_str, Result, Store, Tx};
 use backflow_domain::merchant::{CommissionRefund, Contract, Merchant};
 use backflow_domain::method::MethodOverride;
 use backflow_domain::{ClientId, Currency, Timestamp};
-use sqlx::any::AnyRow;
-use sqlx::Executor;
 
 /// A merchant to create.
 pub struct NewMerchant {
@@ -23,7 +22,7 @@ pub struct MerchantKeys {
     pub public_keys: Vec<(u32, String)>,
 }
 
-fn contract_from_row(row: &AnyRow) -> Result<Contract> {
+fn contract_from_row(row: &Row) -> Result<Contract> {
     let refund = get_str(row, "commission_refund")?;
     let overrides = get_opt_str(row, "method_overrides")?.unwrap_or_default();
     let small = |v: Option<i64>| v.map(u32::try_from).transpose().map_err(corrupt);
@@ -42,7 +41,7 @@ fn contract_from_row(row: &AnyRow) -> Result<Contract> {
     })
 }
 
-fn merchant_from_row(row: &AnyRow) -> Result<Merchant> {
+fn merchant_from_row(row: &Row) -> Result<Merchant> {
     let settlement_currency = get_opt_str(row, "settlement_currency")?
         .map(|c| Currency::parse(&c).map_err(corrupt))
         .transpose()?;
@@ -60,11 +59,8 @@ fn merchant_from_row(row: &AnyRow) -> Result<Merchant> {
 const MERCHANT_COLUMNS: &str = "client_id, name, settlement_currency, notify_url, legacy_partner_id, legacy_md5_key, \
     commission_bps, commission_refund, refund_window_days, overdraft_minor, card_acquirer, rate_limit_per_second, method_overrides";
 
-async fn fetch_merchant<'e, E: Executor<'e, Database = sqlx::Any>>(
-    e: E,
-    client_id: &ClientId,
-) -> Result<Option<Merchant>> {
-    let row = sqlx::query(&format!(
+async fn fetch_merchant(e: Db<'_>, client_id: &ClientId) -> Result<Option<Merchant>> {
+    let row = query(&format!(
         "SELECT {MERCHANT_COLUMNS} FROM merchants WHERE client_id = $1"
     ))
     .bind(client_id.as_str())
@@ -80,7 +76,7 @@ impl Store {
 
     /// The merchant a legacy `partner` id belongs to.
     pub async fn merchant_by_partner(&self, partner: &str) -> Result<Option<Merchant>> {
-        let row = sqlx::query(&format!(
+        let row = query(&format!(
             "SELECT {MERCHANT_COLUMNS} FROM merchants WHERE legacy_partner_id = $1"
         ))
         .bind(partner)
@@ -90,7 +86,7 @@ impl Store {
     }
 
     pub async fn merchants(&self) -> Result<Vec<Merchant>> {
-        let rows = sqlx::query(&format!(
+        let rows = query(&format!(
             "SELECT {MERCHANT_COLUMNS} FROM merchants ORDER BY created_at"
         ))
         .fetch_all(self.read())
@@ -100,14 +96,14 @@ impl Store {
 
     pub async fn merchant_keys(&self, client_id: &ClientId) -> Result<Option<MerchantKeys>> {
         let Some(platform) =
-            sqlx::query("SELECT platform_private_key FROM merchants WHERE client_id = $1")
+            query("SELECT platform_private_key FROM merchants WHERE client_id = $1")
                 .bind(client_id.as_str())
                 .fetch_optional(self.read())
                 .await?
         else {
             return Ok(None);
         };
-        let rows = sqlx::query("SELECT key_version, public_key FROM merchant_keys WHERE client_id = $1 ORDER BY key_version")
+        let rows = query("SELECT key_version, public_key FROM merchant_keys WHERE client_id = $1 ORDER BY key_version")
             .bind(client_id.as_str())
             .fetch_all(self.read())
             .await?;
@@ -128,7 +124,7 @@ impl Store {
 
     /// The deployment's own signing key, for answers to callers that are not a known merchant.
     pub async fn platform_key(&self, name: &str) -> Result<Option<String>> {
-        let row = sqlx::query("SELECT private_key FROM platform_keys WHERE name = $1")
+        let row = query("SELECT private_key FROM platform_keys WHERE name = $1")
             .bind(name)
             .fetch_optional(self.read())
             .await?;
@@ -143,7 +139,7 @@ impl Tx {
 
     pub async fn insert_merchant(&mut self, new: &NewMerchant, now: Timestamp) -> Result<()> {
         let m = &new.merchant;
-        sqlx::query(
+        query(
             "INSERT INTO merchants (client_id, name, settlement_currency, notify_url, legacy_partner_id, \
              legacy_md5_key, platform_private_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
@@ -176,7 +172,7 @@ impl Tx {
             .iter()
             .map(|(m, o)| o.render(m))
             .collect();
-        let updated = sqlx::query(
+        let updated = query(
             "UPDATE merchants SET settlement_currency = $1, commission_bps = $2, commission_refund = $3, refund_window_days = $4, \
              overdraft_minor = $5, card_acquirer = $6, rate_limit_per_second = $7, method_overrides = $8 WHERE client_id = $9",
         )
@@ -190,8 +186,7 @@ impl Tx {
         .bind((!overrides.is_empty()).then(|| overrides.join(";")))
         .bind(client_id.as_str())
         .execute(self.conn())
-        .await?
-        .rows_affected();
+        .await?;
         Ok(updated == 1)
     }
 
@@ -202,7 +197,7 @@ impl Tx {
         key: &str,
         now: Timestamp,
     ) -> Result<()> {
-        sqlx::query("INSERT INTO merchant_keys (client_id, key_version, public_key, created_at) VALUES ($1, $2, $3, $4)")
+        query("INSERT INTO merchant_keys (client_id, key_version, public_key, created_at) VALUES ($1, $2, $3, $4)")
             .bind(client_id.as_str())
             .bind(i64::from(version))
             .bind(key)
@@ -214,12 +209,12 @@ impl Tx {
 
     /// Stores the deployment key unless one exists; returns the one that is stored.
     pub async fn ensure_platform_key(&mut self, name: &str, private_key: &str) -> Result<String> {
-        sqlx::query("INSERT INTO platform_keys (name, private_key) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+        query("INSERT INTO platform_keys (name, private_key) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
             .bind(name)
             .bind(private_key)
             .execute(self.conn())
             .await?;
-        let row = sqlx::query("SELECT private_key FROM platform_keys WHERE name = $1")
+        let row = query("SELECT private_key FROM platform_keys WHERE name = $1")
             .bind(name)
             .fetch_one(self.conn())
             .await?;

@@ -8,11 +8,10 @@
 //! carries an expiry, so a node that dies mid-delivery leaves its row to be
 //! retried by whoever claims it next.
 
+use crate::db::{query, Db, Row};
 use crate::{corrupt, get_i64, get_opt_i64, get_opt_str, get_str, Result, Store, Tx};
 use backflow_domain::payment::Door;
 use backflow_domain::{ClientId, Timestamp};
-use sqlx::any::AnyRow;
-use sqlx::Executor;
 
 /// What a notification is about; the subject id names the refund, payment or capture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -179,11 +178,11 @@ const COLUMNS: &str = "notification_id, client_id, protocol, kind, subject_id, u
 const ATTEMPT_COLUMNS: &str =
     "notification_id, attempt_no, attempted_at, http_status, latency_ms, response_excerpt, error";
 
-fn count(row: &AnyRow, col: &str) -> Result<u32> {
+fn count(row: &Row, col: &str) -> Result<u32> {
     u32::try_from(get_i64(row, col)?).map_err(corrupt)
 }
 
-fn notification_from_row(row: &AnyRow) -> Result<NotificationRow> {
+fn notification_from_row(row: &Row) -> Result<NotificationRow> {
     let protocol = get_str(row, "protocol")?;
     let kind = get_str(row, "kind")?;
     let status = get_str(row, "status")?;
@@ -207,7 +206,7 @@ fn notification_from_row(row: &AnyRow) -> Result<NotificationRow> {
     })
 }
 
-fn attempt_from_row(row: &AnyRow) -> Result<AttemptRow> {
+fn attempt_from_row(row: &Row) -> Result<AttemptRow> {
     Ok(AttemptRow {
         notification_id: get_str(row, "notification_id")?,
         attempt_no: count(row, "attempt_no")?,
@@ -223,11 +222,8 @@ fn attempt_from_row(row: &AnyRow) -> Result<AttemptRow> {
 
 /// Writes one attempt into the log. A late result for an attempt already
 /// logged as abandoned replaces that entry: what really happened wins.
-async fn log_attempt<'e, E>(e: E, a: &AttemptRow) -> Result<()>
-where
-    E: Executor<'e, Database = sqlx::Any>,
-{
-    sqlx::query(&format!(
+async fn log_attempt(e: Db<'_>, a: &AttemptRow) -> Result<()> {
+    query(&format!(
         "INSERT INTO notification_attempts ({ATTEMPT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) \
          ON CONFLICT (notification_id, attempt_no) DO UPDATE SET attempted_at = excluded.attempted_at, \
          http_status = excluded.http_status, latency_ms = excluded.latency_ms, \
@@ -249,7 +245,7 @@ impl Store {
     /// One notification by id, e.g. for the legacy `notify_verify` ("was this
     /// notify_id sent to this partner": compare `client_id` and `attempts > 0`).
     pub async fn notification(&self, id: &str) -> Result<Option<NotificationRow>> {
-        let row = sqlx::query(&format!(
+        let row = query(&format!(
             "SELECT {COLUMNS} FROM notifications WHERE notification_id = $1"
         ))
         .bind(id)
@@ -274,20 +270,20 @@ impl Store {
             " ORDER BY created_at DESC, notification_id DESC LIMIT {}",
             filter.limit
         ));
-        let mut query = sqlx::query(&sql);
+        let mut select = query(&sql);
         if let Some(c) = &filter.client_id {
-            query = query.bind(c.as_str());
+            select = select.bind(c.as_str());
         }
         if let Some(s) = filter.status {
-            query = query.bind(s.as_str());
+            select = select.bind(s.as_str());
         }
-        let rows = query.fetch_all(self.read()).await?;
+        let rows = select.fetch_all(self.read()).await?;
         rows.iter().map(notification_from_row).collect()
     }
 
     /// The delivery log of one notification, oldest attempt first.
     pub async fn notification_attempts(&self, id: &str) -> Result<Vec<AttemptRow>> {
-        let rows = sqlx::query(&format!(
+        let rows = query(&format!(
             "SELECT {ATTEMPT_COLUMNS} FROM notification_attempts WHERE notification_id = $1 ORDER BY attempt_no"
         ))
         .bind(id)
@@ -334,11 +330,11 @@ impl Store {
             req.limit,
             tx.backend.skip_locked_clause()
         );
-        let mut query = sqlx::query(&sql).bind(req.now.millis());
+        let mut select = query(&sql).bind(req.now.millis());
         for m in req.skip_merchants {
-            query = query.bind(m.as_str());
+            select = select.bind(m.as_str());
         }
-        let candidates = query
+        let candidates = select
             .fetch_all(tx.conn())
             .await?
             .iter()
@@ -355,7 +351,7 @@ impl Store {
             if !admit(&row) {
                 continue;
             }
-            sqlx::query(
+            query(
                 "UPDATE notifications SET attempts = attempts + 1, round_attempts = round_attempts + 1, \
                  claim_owner = $1, claimed_at = $2, claim_expires_at = $3 WHERE notification_id = $4",
             )
@@ -392,7 +388,7 @@ impl Store {
         let id = attempt.notification_id.as_str();
         match result {
             AttemptResult::Acknowledged => {
-                sqlx::query(
+                query(
                     "UPDATE notifications SET status = 'DELIVERED', delivered_at = $1, claim_owner = NULL, \
                      claimed_at = NULL, claim_expires_at = NULL WHERE notification_id = $2 AND status = 'PENDING'",
                 )
@@ -406,7 +402,7 @@ impl Store {
                     AttemptResult::RetryAt(t) => (NotificationStatus::Pending, Some(t.millis())),
                     _ => (NotificationStatus::GaveUp, None),
                 };
-                sqlx::query(
+                query(
                     "UPDATE notifications SET status = $1, next_attempt_at = COALESCE($2, next_attempt_at), \
                      claim_owner = NULL, claimed_at = NULL, claim_expires_at = NULL \
                      WHERE notification_id = $3 AND claim_owner = $4 AND attempts = $5 AND status = 'PENDING'",
@@ -427,20 +423,19 @@ impl Store {
     /// whatever its state; refused while an attempt is in flight.
     pub async fn resend_notification(&self, id: &str, now: Timestamp) -> Result<ResendOutcome> {
         let mut tx = self.begin().await?;
-        let done = sqlx::query(
+        let done = query(
             "UPDATE notifications SET status = 'PENDING', round_attempts = 0, next_attempt_at = $1, \
              delivered_at = NULL WHERE notification_id = $2 AND (claim_expires_at IS NULL OR claim_expires_at <= $1)",
         )
         .bind(now.millis())
         .bind(id)
         .execute(tx.conn())
-        .await?
-        .rows_affected();
+        .await?;
         let outcome = if done == 1 {
             ResendOutcome::Scheduled
         } else {
             let exists =
-                sqlx::query("SELECT notification_id FROM notifications WHERE notification_id = $1")
+                query("SELECT notification_id FROM notifications WHERE notification_id = $1")
                     .bind(id)
                     .fetch_optional(tx.conn())
                     .await?;
@@ -460,7 +455,7 @@ impl Tx {
     /// A subject is notified once per kind: writing it again changes nothing
     /// and returns `false`.
     pub async fn insert_notification(&mut self, n: &NewNotification) -> Result<bool> {
-        let inserted = sqlx::query(&format!(
+        let inserted = query(&format!(
             "INSERT INTO notifications ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, 'PENDING', 0, 0, $8, \
              NULL, NULL, NULL, $8, NULL) ON CONFLICT (client_id, kind, subject_id) DO NOTHING"
         ))
@@ -473,8 +468,7 @@ impl Tx {
         .bind(&n.body)
         .bind(n.created_at.millis())
         .execute(self.conn())
-        .await?
-        .rows_affected();
+        .await?;
         Ok(inserted == 1)
     }
 
@@ -484,12 +478,11 @@ impl Tx {
         client_id: &ClientId,
         url: Option<&str>,
     ) -> Result<bool> {
-        let done = sqlx::query("UPDATE merchants SET notify_url = $1 WHERE client_id = $2")
+        let done = query("UPDATE merchants SET notify_url = $1 WHERE client_id = $2")
             .bind(url)
             .bind(client_id.as_str())
             .execute(self.conn())
-            .await?
-            .rows_affected();
+            .await?;
         Ok(done == 1)
     }
 
@@ -502,7 +495,7 @@ impl Tx {
         claimed_at: Timestamp,
         req: &ClaimRequest<'_>,
     ) -> Result<()> {
-        sqlx::query(&format!(
+        query(&format!(
             "INSERT INTO notification_attempts ({ATTEMPT_COLUMNS}) VALUES ($1, $2, $3, NULL, NULL, NULL, $4) \
              ON CONFLICT (notification_id, attempt_no) DO NOTHING"
         ))
@@ -519,7 +512,7 @@ impl Tx {
         } else {
             NotificationStatus::Pending
         };
-        sqlx::query(
+        query(
             "UPDATE notifications SET status = $1, claim_owner = NULL, claimed_at = NULL, claim_expires_at = NULL \
              WHERE notification_id = $2",
         )

@@ -1,18 +1,17 @@
 //! Payments and captures.
 
+use crate::db::{query, Db, Row};
 use crate::{corrupt, get_i64, get_opt_i64, get_opt_str, get_str, Result, Store, Tx};
 use backflow_domain::payment::{Door, Payment, PaymentStatus, ProductCode};
 use backflow_domain::{
     CaptureId, CaptureRequestId, ClientId, Currency, Money, PaymentId, PaymentRequestId, Timestamp,
 };
-use sqlx::any::AnyRow;
-use sqlx::Executor;
 
 const PAYMENT_COLUMNS: &str = "payment_id, client_id, door, payment_request_id, currency, amount, method_type, \
     product_code, status, is_authorization, captured, capture_closed, settlement_currency, settled, commission, acquirer, \
     chargeback_pending, notify_url, created_at, paid_at";
 
-fn payment_from_row(row: &AnyRow) -> Result<Payment> {
+fn payment_from_row(row: &Row) -> Result<Payment> {
     let currency = Currency::parse(&get_str(row, "currency")?).map_err(corrupt)?;
     let status = get_str(row, "status")?;
     let product = get_str(row, "product_code")?;
@@ -49,15 +48,12 @@ pub enum PaymentKey<'a> {
     RequestId(&'a PaymentRequestId),
 }
 
-async fn fetch_payment<'e, E>(
-    e: E,
+async fn fetch_payment(
+    e: Db<'_>,
     merchant: &ClientId,
     key: PaymentKey<'_>,
     lock: &str,
-) -> Result<Option<Payment>>
-where
-    E: Executor<'e, Database = sqlx::Any>,
-{
+) -> Result<Option<Payment>> {
     let (column, value) = match key {
         PaymentKey::Id(id) => ("payment_id", id.as_str()),
         PaymentKey::RequestId(id) => ("payment_request_id", id.as_str()),
@@ -65,7 +61,7 @@ where
     let sql = format!(
         "SELECT {PAYMENT_COLUMNS} FROM payments WHERE client_id = $1 AND {column} = $2{lock}"
     );
-    let row = sqlx::query(&sql)
+    let row = query(&sql)
         .bind(merchant.as_str())
         .bind(value)
         .fetch_optional(e)
@@ -83,7 +79,7 @@ pub struct Capture {
     pub created_at: Timestamp,
 }
 
-fn capture_from_row(row: &AnyRow) -> Result<Capture> {
+fn capture_from_row(row: &Row) -> Result<Capture> {
     let currency = Currency::parse(&get_str(row, "currency")?).map_err(corrupt)?;
     Ok(Capture {
         id: CaptureId::parse(get_str(row, "capture_id")?).map_err(corrupt)?,
@@ -108,7 +104,7 @@ impl Store {
     }
 
     pub async fn captures_of(&self, payment: &PaymentId) -> Result<Vec<Capture>> {
-        let rows = sqlx::query(&format!(
+        let rows = query(&format!(
             "SELECT {CAPTURE_COLUMNS} FROM captures WHERE payment_id = $1 ORDER BY created_at"
         ))
         .bind(payment.as_str())
@@ -131,7 +127,7 @@ impl Tx {
     }
 
     pub async fn insert_payment(&mut self, p: &Payment) -> Result<()> {
-        sqlx::query(&format!(
+        query(&format!(
             "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
         ))
         .bind(p.id.as_str())
@@ -161,7 +157,7 @@ impl Tx {
 
     /// Writes back what a payment's life may change: status, captures and the paid time.
     pub async fn update_payment(&mut self, p: &Payment) -> Result<()> {
-        sqlx::query(
+        query(
                         "UPDATE payments SET status = $1, captured = $2, capture_closed = $3, chargeback_pending = $4, paid_at = $5, \
              settled = $6, commission = $7 WHERE payment_id = $8",
         )
@@ -179,7 +175,7 @@ impl Tx {
     }
 
     pub async fn insert_capture(&mut self, merchant: &ClientId, c: &Capture) -> Result<()> {
-        sqlx::query(&format!("INSERT INTO captures (client_id, {CAPTURE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
+        query(&format!("INSERT INTO captures (client_id, {CAPTURE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
             .bind(merchant.as_str())
             .bind(c.id.as_str())
             .bind(c.request_id.as_str())
@@ -197,7 +193,7 @@ impl Tx {
         merchant: &ClientId,
         id: &CaptureRequestId,
     ) -> Result<Option<Capture>> {
-        let row = sqlx::query(&format!(
+        let row = query(&format!(
             "SELECT {CAPTURE_COLUMNS} FROM captures WHERE client_id = $1 AND capture_request_id = $2"
         ))
         .bind(merchant.as_str())

@@ -1,12 +1,11 @@
 //! Refunds.
 
+use crate::db::{query, Db, Row};
 use crate::{corrupt, get_i64, get_opt_i64, get_opt_str, get_str, Result, Store, Tx, Writes};
 use backflow_domain::fx::{Quote, Rate};
 use backflow_domain::payment::AcquirerRef;
 use backflow_domain::refund::{Refund, RefundStatus};
 use backflow_domain::{ClientId, Currency, Money, PaymentId, RefundId, RefundRequestId, Timestamp};
-use sqlx::any::AnyRow;
-use sqlx::Executor;
 use std::sync::LazyLock;
 
 const REFUND_COLUMNS: &str = "refund_id, client_id, refund_request_id, payment_id, currency, amount, status, \
@@ -14,11 +13,11 @@ const REFUND_COLUMNS: &str = "refund_id, client_id, refund_request_id, payment_i
     quote_rate, quote_date, commission_returned, acquirer_name, acquirer_merchant_id, acquirer_transaction_id, \
     acquirer_reference_no, reversed_at, created_at, finished_at";
 
-fn currency(row: &AnyRow, col: &str) -> Result<Currency> {
+fn currency(row: &Row, col: &str) -> Result<Currency> {
     Currency::parse(&get_str(row, col)?).map_err(corrupt)
 }
 
-fn quote_from_row(row: &AnyRow) -> Result<Option<Quote>> {
+fn quote_from_row(row: &Row) -> Result<Option<Quote>> {
     let Some(rate) = get_opt_str(row, "quote_rate")? else {
         return Ok(None);
     };
@@ -30,7 +29,7 @@ fn quote_from_row(row: &AnyRow) -> Result<Option<Quote>> {
     }))
 }
 
-fn acquirer_from_row(row: &AnyRow) -> Result<Option<AcquirerRef>> {
+fn acquirer_from_row(row: &Row) -> Result<Option<AcquirerRef>> {
     let Some(name) = get_opt_str(row, "acquirer_name")? else {
         return Ok(None);
     };
@@ -42,7 +41,7 @@ fn acquirer_from_row(row: &AnyRow) -> Result<Option<AcquirerRef>> {
     }))
 }
 
-fn refund_from_row(row: &AnyRow) -> Result<Refund> {
+fn refund_from_row(row: &Row) -> Result<Refund> {
     let status = get_str(row, "status")?;
     let held_currency = currency(row, "held_currency")?;
     Ok(Refund {
@@ -74,15 +73,12 @@ pub enum RefundKey<'a> {
     RequestId(&'a RefundRequestId),
 }
 
-async fn fetch_refund<'e, E>(
-    e: E,
+async fn fetch_refund(
+    e: Db<'_>,
     merchant: &ClientId,
     key: RefundKey<'_>,
     lock: &str,
-) -> Result<Option<Refund>>
-where
-    E: Executor<'e, Database = sqlx::Any>,
-{
+) -> Result<Option<Refund>> {
     let (column, value) = match key {
         RefundKey::Id(id) => ("refund_id", id.as_str()),
         RefundKey::RequestId(id) => ("refund_request_id", id.as_str()),
@@ -90,7 +86,7 @@ where
     let sql = format!(
         "SELECT {REFUND_COLUMNS} FROM refunds WHERE client_id = $1 AND {column} = $2{lock}"
     );
-    let row = sqlx::query(&sql)
+    let row = query(&sql)
         .bind(merchant.as_str())
         .bind(value)
         .fetch_optional(e)
@@ -115,7 +111,7 @@ impl Store {
     }
 
     pub async fn refunds_of(&self, payment: &PaymentId) -> Result<Vec<Refund>> {
-        let rows = sqlx::query(&format!(
+        let rows = query(&format!(
             "SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = $1 ORDER BY created_at"
         ))
         .bind(payment.as_str())
@@ -128,7 +124,7 @@ impl Store {
 impl Tx {
     /// A refund by id alone, for work that starts from the id (scheduled jobs).
     pub async fn refund_by_id(&mut self, id: &RefundId) -> Result<Option<Refund>> {
-        let row = sqlx::query(&format!(
+        let row = query(&format!(
             "SELECT {REFUND_COLUMNS} FROM refunds WHERE refund_id = $1"
         ))
         .bind(id.as_str())
@@ -149,7 +145,7 @@ impl Tx {
 
     /// Totals over the payment's refunds; call it with the payment locked.
     pub async fn refund_totals(&mut self, payment: &PaymentId) -> Result<RefundTotals> {
-        let row = sqlx::query(&format!(
+        let row = query(&format!(
             "SELECT {TOTALS_COLUMNS} FROM refunds WHERE payment_id = $1"
         ))
         .bind(payment.as_str())
@@ -178,7 +174,7 @@ impl Tx {
                 columns.join(", ")
             )
         });
-        let row = sqlx::query(&SQL)
+        let row = query(&SQL)
             .bind(merchant.as_str())
             .bind(request_id.as_str())
             .bind(payment.as_str())
@@ -210,7 +206,7 @@ const TOTALS_COLUMNS: &str = "CAST(COALESCE(SUM(CASE WHEN status <> 'FAIL' THEN 
      CAST(COALESCE(SUM(CASE WHEN status <> 'FAIL' THEN 1 ELSE 0 END), 0) AS BIGINT) AS n, \
      CAST(COALESCE(SUM(commission_returned), 0) AS BIGINT) AS returned";
 
-fn totals_from_row(row: &AnyRow) -> Result<RefundTotals> {
+fn totals_from_row(row: &Row) -> Result<RefundTotals> {
     Ok(RefundTotals {
         outstanding_minor: get_i64(row, "total")?,
         count: u32::try_from(get_i64(row, "n")?).map_err(corrupt)?,

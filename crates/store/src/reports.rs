@@ -1,9 +1,9 @@
 //! Read-only queries behind reports: what a merchant's money did over a period.
 
+use crate::db::{query, Row};
 use crate::{corrupt, get_i64, get_opt_i64, get_str, Result, Store};
 use backflow_domain::payment::Door;
 use backflow_domain::{ClientId, Currency, Money, Timestamp};
-use sqlx::any::AnyRow;
 
 /// Whether a reported transaction brought money in or sent it back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +47,7 @@ const TRANSACTIONS: &str = "\
     WHERE r.client_id = $1 AND p.door = $2 AND r.status = 'SUCCESS' AND r.finished_at >= $3 AND r.finished_at < $4 \
     ORDER BY at, kind, reference";
 
-fn transaction_from_row(row: &AnyRow) -> Result<ReportTransaction> {
+fn transaction_from_row(row: &Row) -> Result<ReportTransaction> {
     let currency = |col| Currency::parse(&get_str(row, col)?).map_err(corrupt);
     let kind = match get_str(row, "kind")?.as_str() {
         "P" => TransactionKind::Payment,
@@ -78,7 +78,7 @@ impl Store {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<ReportTransaction>> {
-        let rows = sqlx::query(TRANSACTIONS)
+        let rows = query(TRANSACTIONS)
             .bind(merchant.as_str())
             .bind(door.as_str())
             .bind(from.millis())
@@ -90,7 +90,7 @@ impl Store {
 
     /// The currencies with a rate into `quote` on or before `date` (`YYYY-MM-DD`), in code order.
     pub async fn fx_bases_quoted_in(&self, quote: Currency, date: &str) -> Result<Vec<Currency>> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT DISTINCT base FROM fx_rates WHERE quote = $1 AND rate_date <= $2 ORDER BY base",
         )
         .bind(quote.code())

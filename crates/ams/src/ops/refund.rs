@@ -35,10 +35,6 @@ pub async fn handle(call: &Call<'_>, body: &[u8]) -> Result<Value, AmsResult> {
         &call.merchant,
     )?;
     let amount = amount("refundAmount", &req.refund_amount)?;
-    call.engine
-        .admit_refund(&call.merchant)
-        .await
-        .map_err(engine_error)?;
     let refund = call
         .engine
         .refund(RefundCommand {
