@@ -217,7 +217,7 @@ impl Tx {
 
     fn conn(&mut self) -> Db<'_> {
         match &mut self.work {
-            Work::Pooled(tx) => Db::Postgres(&mut **tx),
+            Work::Pooled(tx) => Db::Postgres(tx),
             Work::Unit(unit) => Db::Sqlite(unit.conn()),
         }
     }
