@@ -2,81 +2,135 @@
 //!
 //! Each write transaction (a unit of work) runs as a savepoint inside a group
 //! transaction that the units queued behind one another share. A unit's
-//! commit releases its savepoint and waits until a committer task commits the
-//! group: one durable COMMIT (an fsync with `synchronous=FULL`) for all of
-//! them, and each unit answers only after its data is on disk. A unit that
-//! ends without committing is rolled back to its savepoint before anything
-//! else runs on the connection, so its writes are never committed with the
-//! others'.
+//! commit releases its savepoint and waits until the group is durable. A unit
+//! that ends without committing is rolled back to its savepoint before
+//! anything else runs on the connection, so its writes are never committed
+//! with the others'.
+//!
+//! The unit that finds no other waiting for the writer (or its group large
+//! or old) commits the group on its own task: the `COMMIT` writes the WAL
+//! without waiting for the disk (`synchronous=NORMAL`), so the writer is free
+//! again at once. A syncer thread then `fdatasync`s the WAL file, once for
+//! every group committed since its last sync, before any unit of them
+//! answers. A unit therefore answers only once its WAL frames are on disk,
+//! as with `synchronous=FULL`, but later groups are written while the disk
+//! works, and one sync serves them all. WAL with `NORMAL` syncs the WAL before each
+//! checkpoint and the database after it, so what was synced stays
+//! recoverable.
 
 use crate::db::lock;
 use crate::{Result, StoreError};
 use rusqlite::Connection;
-use std::sync::{Arc, Mutex as SyncMutex, Weak};
+use std::fs::File;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex as SyncMutex, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, Mutex, Notify, OwnedMutexGuard};
 
 /// How long a unit waits for the connection before it gives up (as a pool acquire would).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+/// A group is committed at this size or age even while units keep coming.
+const GROUP_MAX_UNITS: usize = 64;
+#[cfg(not(test))]
+const GROUP_MAX_AGE: Duration = Duration::from_millis(1);
+/// Tests see groups end only when the queue empties.
+#[cfg(test)]
+const GROUP_MAX_AGE: Duration = Duration::from_secs(60);
+
+/// A unit's wait for its group: `Ok` once the group is durable.
+type Durable = oneshot::Sender<Result<(), String>>;
 
 /// The writer connection, shared by units one at a time.
 pub(crate) struct GroupWriter {
     state: Arc<Mutex<WriterState>>,
-    /// Wakes the committer: a unit joined the open group, or abandoned it.
+    /// Wakes the committer: a group is due, or a unit abandoned it.
     due: Arc<Notify>,
+    /// Units waiting for the connection: while there are some, the group stays open for them.
+    queued: Arc<AtomicUsize>,
+    syncer: Arc<Syncer>,
 }
 
 struct WriterState {
-    /// Statements run on the task of the unit holding the writer; only the
-    /// COMMIT, which waits for the disk, goes to a blocking thread.
-    conn: Arc<SyncMutex<Connection>>,
-    /// A group transaction is open on the connection.
-    open: bool,
+    /// Statements, the COMMIT included, run on the task of the unit holding
+    /// the writer; only the WAL's sync waits on another thread.
+    conn: SyncMutex<Connection>,
+    /// Syncs the WAL for the groups committed, then lets their units answer.
+    syncer: Arc<Syncer>,
+    /// A group transaction is open on the connection, since then.
+    open: Option<Instant>,
     /// An empty savepoint `unit` is open, ready for the next unit: a unit's
     /// commit sets the next one's savepoint at once.
     armed: bool,
     /// The last unit ended without committing; its savepoint is still to be rolled back.
     abandoned: bool,
-    /// Units released into the open group, waiting for its COMMIT.
-    waiting: Vec<oneshot::Sender<Result<(), String>>>,
+    /// Units released into the open group, waiting for it to be durable.
+    waiting: Vec<Durable>,
 }
 
 /// One write transaction: the writer connection, held until commit or drop.
 pub(crate) struct Unit {
     guard: OwnedMutexGuard<WriterState>,
     due: Arc<Notify>,
+    queued: Arc<AtomicUsize>,
     committed: bool,
 }
 
 impl GroupWriter {
-    /// Takes over `conn` and starts its committer task.
-    pub(crate) fn start(conn: Connection) -> Self {
+    /// Takes over `conn`, the writer of the WAL-mode database at `path`, and starts its committer task.
+    pub(crate) fn start(conn: Connection, path: &Path) -> Result<Self> {
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Corrupt(format!(
+                "{} is in journal mode {mode}, not WAL",
+                path.display()
+            )));
+        }
+        // The WAL is synced after each group's COMMIT by the syncer (see above).
+        // SQLite's automatic checkpoint, every 1,000 pages of WAL, runs inside a
+        // COMMIT and syncs both files, a millisecond or two now and then.
+        conn.execute_batch("PRAGMA synchronous=NORMAL")?;
+        let mut wal_path = path.as_os_str().to_owned();
+        wal_path.push("-wal");
+        let wal = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&wal_path)
+            .map_err(|e| StoreError::Corrupt(format!("{}: {e}", Path::new(&wal_path).display())))?;
+        let syncer = Syncer::start(wal)?;
         let writer = Self {
             state: Arc::new(Mutex::new(WriterState {
-                conn: Arc::new(SyncMutex::new(conn)),
-                open: false,
+                conn: SyncMutex::new(conn),
+                syncer: syncer.clone(),
+                open: None,
                 armed: false,
                 abandoned: false,
                 waiting: Vec::new(),
             })),
             due: Arc::new(Notify::new()),
+            queued: Arc::new(AtomicUsize::new(0)),
+            syncer,
         };
         tokio::spawn(commit_groups(
             Arc::downgrade(&writer.state),
             writer.due.clone(),
         ));
-        writer
+        Ok(writer)
     }
 
     /// Starts a unit: waits for the connection, opens a group if none is, and sets the unit's savepoint.
     pub(crate) async fn begin(&self) -> Result<Unit> {
+        let ticket = Queued::new(self);
         let mut guard = tokio::time::timeout(ACQUIRE_TIMEOUT, self.state.clone().lock_owned())
             .await
             .map_err(|_| StoreError::Database(sqlx::Error::PoolTimedOut))?;
+        ticket.served();
         guard.roll_back_abandoned();
         // IMMEDIATE takes the write lock up front, so a group never fails
         // half-way because another process wrote first.
-        let start = match (guard.open, guard.armed) {
+        let start = match (guard.open.is_some(), guard.armed) {
             (true, true) => None,
             (true, false) => Some("SAVEPOINT unit"),
             (false, _) => Some("BEGIN IMMEDIATE; SAVEPOINT unit"),
@@ -84,31 +138,69 @@ impl GroupWriter {
         if let Some(sql) = start {
             let conn = lock(&guard.conn);
             if let Err(e) = conn.execute_batch(sql) {
-                if !guard.open {
+                if guard.open.is_none() {
                     let _ = conn.execute_batch("ROLLBACK");
                 }
+                // The group may hold units that counted on this one to end it.
+                self.due.notify_one();
                 return Err(e.into());
             }
         }
-        guard.open = true;
+        guard.open.get_or_insert_with(Instant::now);
         guard.armed = false;
         Ok(Unit {
             guard,
             due: self.due.clone(),
+            queued: self.queued.clone(),
             committed: false,
         })
     }
 
-    /// Commits the open group, if any; later units start a new one.
+    /// Commits the open group, if any, and waits until it is on disk.
     pub(crate) async fn flush(&self) {
-        self.state.lock().await.finish_group().await;
+        let synced = self.state.lock().await.commit_group();
+        if let Some(synced) = synced {
+            let _ = synced.await;
+        }
     }
 }
 
 impl Drop for GroupWriter {
     fn drop(&mut self) {
-        // The committer finds the state gone and stops.
+        // The committer finds the state gone and stops; the syncer once it has nothing left to sync.
         self.due.notify_one();
+        self.syncer.stop();
+    }
+}
+
+/// A unit's place in the queue for the writer. A unit that leaves it
+/// without the writer (timed out, or its caller gone) may have been the one
+/// the open group waited for, so the committer is woken.
+struct Queued<'w> {
+    writer: &'w GroupWriter,
+    served: bool,
+}
+
+impl<'w> Queued<'w> {
+    fn new(writer: &'w GroupWriter) -> Self {
+        writer.queued.fetch_add(1, Ordering::SeqCst);
+        Self {
+            writer,
+            served: false,
+        }
+    }
+
+    fn served(mut self) {
+        self.served = true;
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.writer.queued.fetch_sub(1, Ordering::SeqCst);
+        if !self.served {
+            self.writer.due.notify_one();
+        }
     }
 }
 
@@ -123,17 +215,28 @@ impl Unit {
     pub(crate) async fn commit(mut self) -> Result<()> {
         lock(&self.guard.conn).execute_batch("RELEASE SAVEPOINT unit; SAVEPOINT unit")?;
         self.guard.armed = true;
-        let (done, committed) = oneshot::channel();
+        let (done, durable) = oneshot::channel();
         self.guard.waiting.push(done);
         self.committed = true;
-        let due = self.due.clone();
+        if self.due_now() {
+            self.guard.commit_group();
+        }
         drop(self);
-        due.notify_one();
-        match committed.await {
+        match durable.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(cause)) => Err(StoreError::GroupCommit(cause)),
             Err(_) => Err(StoreError::GroupCommit("the writer stopped".into())),
         }
+    }
+
+    /// The group should be committed now: nobody waits to join it, or it is large or old.
+    fn due_now(&self) -> bool {
+        self.queued.load(Ordering::SeqCst) == 0
+            || self.guard.waiting.len() >= GROUP_MAX_UNITS
+            || self
+                .guard
+                .open
+                .is_some_and(|at| at.elapsed() >= GROUP_MAX_AGE)
     }
 }
 
@@ -166,39 +269,34 @@ impl WriterState {
         }
     }
 
-    async fn finish_group(&mut self) {
+    /// Commits the open group; what it returns resolves once the group is on
+    /// disk, when its units are told too.
+    fn commit_group(&mut self) -> Option<oneshot::Receiver<Result<(), String>>> {
         self.roll_back_abandoned();
-        if !self.open {
-            return;
+        let opened = self.open?;
+        let committed = lock(&self.conn).execute_batch("COMMIT");
+        if let Err(e) = committed {
+            self.fail_group(e.to_string());
+            return None;
         }
-        let started = Instant::now();
-        // The COMMIT waits for the disk: off the runtime's threads.
-        let conn = self.conn.clone();
-        let committed = tokio::task::spawn_blocking(move || lock(&conn).execute_batch("COMMIT"))
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()));
-        match committed {
-            Ok(()) => {
-                tracing::debug!(
-                    units = self.waiting.len(),
-                    commit_us = started.elapsed().as_micros() as u64,
-                    "group committed"
-                );
-                self.open = false;
-                self.armed = false;
-                for unit in self.waiting.drain(..) {
-                    let _ = unit.send(Ok(()));
-                }
-            }
-            Err(cause) => self.fail_group(cause),
-        }
+        tracing::debug!(
+            units = self.waiting.len(),
+            group_us = opened.elapsed().as_micros() as u64,
+            "group committed"
+        );
+        self.open = None;
+        self.armed = false;
+        let (synced_tx, synced) = oneshot::channel();
+        self.waiting.push(synced_tx);
+        self.syncer.sync(std::mem::take(&mut self.waiting));
+        // The flush's own wait resolves with the others.
+        Some(synced)
     }
 
     fn fail_group(&mut self, cause: String) {
         tracing::error!(%cause, "a group of write transactions failed");
         let _ = lock(&self.conn).execute_batch("ROLLBACK");
-        self.open = false;
+        self.open = None;
         self.armed = false;
         self.abandoned = false;
         for unit in self.waiting.drain(..) {
@@ -207,34 +305,123 @@ impl WriterState {
     }
 }
 
+/// The thread that makes committed groups durable: one `fdatasync` of the
+/// WAL for all the groups committed while the previous one ran.
+struct Syncer {
+    wal: File,
+    state: SyncMutex<SyncState>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct SyncState {
+    /// Units of committed groups: their frames are written, not yet synced.
+    pending: Vec<Durable>,
+    stopped: bool,
+}
+
+impl Syncer {
+    fn start(wal: File) -> Result<Arc<Self>> {
+        let syncer = Arc::new(Self {
+            wal,
+            state: SyncMutex::new(SyncState::default()),
+            wake: Condvar::new(),
+        });
+        let worker = syncer.clone();
+        std::thread::Builder::new()
+            .name("backflow-wal-sync".into())
+            .spawn(move || worker.run())
+            .map_err(|e| StoreError::Corrupt(format!("cannot start the WAL syncer: {e}")))?;
+        Ok(syncer)
+    }
+
+    /// Units whose group has just been committed: they answer after the next sync.
+    fn sync(&self, units: Vec<Durable>) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if state.stopped {
+            // The thread may be gone (the store is closing): sync here.
+            drop(state);
+            self.sync_now(units);
+            return;
+        }
+        state.pending.extend(units);
+        self.wake.notify_one();
+    }
+
+    fn sync_now(&self, units: Vec<Durable>) {
+        let durable = self.wal.sync_data().map_err(|e| {
+            tracing::error!(error = %e, "the WAL could not be synced; the units waiting for it fail");
+            e.to_string()
+        });
+        for unit in units {
+            let _ = unit.send(durable.clone());
+        }
+    }
+
+    fn stop(&self) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).stopped = true;
+        self.wake.notify_one();
+    }
+
+    fn run(&self) {
+        loop {
+            let units = {
+                let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                while state.pending.is_empty() && !state.stopped {
+                    state = self.wake.wait(state).unwrap_or_else(|p| p.into_inner());
+                }
+                if state.pending.is_empty() {
+                    return;
+                }
+                std::mem::take(&mut state.pending)
+            };
+            // Every unit taken was committed before this sync starts.
+            self.sync_now(units);
+        }
+    }
+}
+
 /// The committer: each time it is woken, it queues for the connection behind
-/// the units already waiting, then commits the group they formed.
+/// the units already waiting and commits the group they formed: a group
+/// whose last unit was abandoned, or left the queue, has nobody else to.
 async fn commit_groups(state: Weak<Mutex<WriterState>>, due: Arc<Notify>) {
     loop {
         due.notified().await;
         let Some(state) = state.upgrade() else {
             return;
         };
-        state.lock().await.finish_group().await;
+        state.lock().await.commit_group();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use crate::Store;
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    fn scratch(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!(
+            "backflow-{name}-{}-{}.db",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ))
+    }
+
+    fn remove(path: &std::path::Path) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
 
     /// Units that commit are durable and visible to readers once their commit
     /// returns; units dropped uncommitted leave nothing, though they shared
     /// groups with the others.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_group_keeps_committed_units_and_drops_abandoned_ones() {
-        let path = std::env::temp_dir().join(format!(
-            "backflow-group-{}-{}.db",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos())
-        ));
+        let path = scratch("group");
         let store = Store::connect(&format!("sqlite://{}", path.display()))
             .await
             .expect("store");
@@ -263,8 +450,53 @@ mod tests {
             assert_eq!(stored.is_some(), i % 3 != 0, "key-{i}");
         }
         store.close().await;
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        remove(&path);
+    }
+
+    /// A unit leaves its group open while others queue for the writer; callers
+    /// that give up while queued (a client gone) must not keep later groups
+    /// open for good.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn callers_gone_from_the_queue_do_not_stall_the_group() {
+        let path = scratch("queue");
+        let store = Store::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("store");
+        let mut holder = store.begin().await.expect("begin");
+        holder
+            .ensure_platform_key("held", "secret")
+            .await
+            .expect("write");
+        // These queue behind the holder, then their callers give up.
+        let quitters: Vec<_> = (0..8)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(Duration::from_millis(20), store.begin()).await;
+                })
+            })
+            .collect();
+        // They give up while the holder still holds the writer.
+        for quitter in quitters {
+            quitter.await.expect("quitter");
         }
+        let committed = tokio::spawn(holder.commit());
+        tokio::time::timeout(Duration::from_secs(5), committed)
+            .await
+            .expect("the group was committed once the queue emptied")
+            .expect("task")
+            .expect("commit");
+        assert!(store.platform_key("held").await.expect("read").is_some());
+        // Nobody waits now: the next unit's commit ends its group at once.
+        let mut next = store.begin().await.expect("begin");
+        next.ensure_platform_key("next", "secret")
+            .await
+            .expect("write");
+        tokio::time::timeout(Duration::from_secs(5), next.commit())
+            .await
+            .expect("committed without waiting for the group's age")
+            .expect("commit");
+        store.close().await;
+        remove(&path);
     }
 }

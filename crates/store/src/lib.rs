@@ -140,7 +140,7 @@ impl Store {
             Self {
                 backend: Backend::Sqlite,
                 connections: Connections::Sqlite {
-                    writer: Arc::new(GroupWriter::start(writer)),
+                    writer: Arc::new(GroupWriter::start(writer, path)?),
                     readers: Arc::new(Readers::open(path, SQLITE_READERS)?),
                 },
             }
