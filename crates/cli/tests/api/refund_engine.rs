@@ -6,6 +6,7 @@ use backflow_domain::ledger::PostingKind;
 use backflow_domain::merchant::{CommissionRefund, Contract};
 use backflow_domain::method::MethodOverride;
 use backflow_domain::{ClientId, Currency, Money};
+use backflow_store::{NotificationFilter, NotificationKind, NotificationRow};
 use serde_json::{json, Value};
 
 fn client(app: &TestApp) -> ClientId {
@@ -205,14 +206,45 @@ async fn every_refund_code_with_its_status(backend: Backend) {
 }
 on_both_backends!(every_refund_code_with_its_status);
 
-/// An async bank-transfer refund answers U, and SUCCESS once the scheduler ran on the manual clock.
+/// An async bank-transfer refund answers U, and SUCCESS once the scheduler
+/// ran on the manual clock; the notification it owes is written then.
 async fn async_refunds_complete_on_the_scheduler(backend: Backend) {
     let app = spawn_app(backend).await;
     let bank = app
         .payment("BANK_TRANSFER", "AGREEMENT_PAYMENT", "USD", "800", false)
         .await;
-    let refund = app.refund(&bank, "async-1", "USD", "800").await;
+    let refund = app
+        .call(
+            "refund",
+            json!({
+                "refundRequestId": "async-1",
+                "paymentId": bank,
+                "refundAmount": {"currency": "USD", "value": "800"},
+                "refundNotifyUrl": "https://shop.example/refunds",
+            }),
+        )
+        .await;
     assert_eq!(code(&refund), ("REFUND_IN_PROCESS", "U"));
+    let owed = |rows: Vec<NotificationRow>| -> Vec<(String, NotificationKind)> {
+        rows.into_iter()
+            .filter(|r| Some(r.subject_id.as_str()) == refund["refundId"].as_str())
+            .map(|r| (r.url, r.kind))
+            .collect()
+    };
+    let filter = NotificationFilter {
+        limit: 1_000,
+        ..NotificationFilter::default()
+    };
+    let rows = app
+        .engine
+        .store()
+        .notifications(&filter)
+        .await
+        .expect("rows");
+    assert!(
+        owed(rows).is_empty(),
+        "nothing is owed before the refund is final"
+    );
     assert_eq!(inquire(&app, &refund).await["refundStatus"], "PROCESSING");
     assert_eq!(
         balance(&app, ":reserved", "USD").await,
@@ -232,6 +264,20 @@ async fn async_refunds_complete_on_the_scheduler(backend: Backend) {
         (("SUCCESS", "S"), Some("SUCCESS"))
     );
     assert!(done["refundTime"].is_string());
+    let rows = app
+        .engine
+        .store()
+        .notifications(&filter)
+        .await
+        .expect("rows");
+    assert_eq!(
+        owed(rows),
+        vec![(
+            "https://shop.example/refunds".to_owned(),
+            NotificationKind::RefundResult
+        )],
+        "the final state owes the merchant one notifyRefund"
+    );
     assert_eq!(balance(&app, ":reserved", "USD").await, 0);
     assert_eq!(balance(&app, ":available", "USD").await, 0);
 
