@@ -400,14 +400,19 @@ mod tests {
     use std::path::PathBuf;
     use std::time::Duration;
 
-    fn scratch(name: &str) -> PathBuf {
-        std::env::temp_dir().join(format!(
+    /// A store on a fresh database file, and the file.
+    async fn scratch(name: &str) -> (Store, PathBuf) {
+        let path = std::env::temp_dir().join(format!(
             "backflow-{name}-{}-{}.db",
             std::process::id(),
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos())
-        ))
+        ));
+        let store = Store::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("store");
+        (store, path)
     }
 
     fn remove(path: &std::path::Path) {
@@ -421,10 +426,7 @@ mod tests {
     /// groups with the others.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_group_keeps_committed_units_and_drops_abandoned_ones() {
-        let path = scratch("group");
-        let store = Store::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .expect("store");
+        let (store, path) = scratch("group").await;
         let units = (0..64).map(|i| {
             let store = store.clone();
             tokio::spawn(async move {
@@ -458,10 +460,7 @@ mod tests {
     /// open for good.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn callers_gone_from_the_queue_do_not_stall_the_group() {
-        let path = scratch("queue");
-        let store = Store::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .expect("store");
+        let (store, path) = scratch("queue").await;
         let mut holder = store.begin().await.expect("begin");
         holder
             .ensure_platform_key("held", "secret")

@@ -206,6 +206,24 @@ async fn every_refund_code_with_its_status(backend: Backend) {
 }
 on_both_backends!(every_refund_code_with_its_status);
 
+/// The notifications owed for the refund an answer names: their address and kind.
+async fn owed(app: &TestApp, answer: &Value) -> Vec<(String, NotificationKind)> {
+    let filter = NotificationFilter {
+        limit: 1_000,
+        ..NotificationFilter::default()
+    };
+    let rows: Vec<NotificationRow> = app
+        .engine
+        .store()
+        .notifications(&filter)
+        .await
+        .expect("rows");
+    rows.into_iter()
+        .filter(|r| Some(r.subject_id.as_str()) == answer["refundId"].as_str())
+        .map(|r| (r.url, r.kind))
+        .collect()
+}
+
 /// An async bank-transfer refund answers U, and SUCCESS once the scheduler
 /// ran on the manual clock; the notification it owes is written then.
 async fn async_refunds_complete_on_the_scheduler(backend: Backend) {
@@ -225,24 +243,8 @@ async fn async_refunds_complete_on_the_scheduler(backend: Backend) {
         )
         .await;
     assert_eq!(code(&refund), ("REFUND_IN_PROCESS", "U"));
-    let owed = |rows: Vec<NotificationRow>| -> Vec<(String, NotificationKind)> {
-        rows.into_iter()
-            .filter(|r| Some(r.subject_id.as_str()) == refund["refundId"].as_str())
-            .map(|r| (r.url, r.kind))
-            .collect()
-    };
-    let filter = NotificationFilter {
-        limit: 1_000,
-        ..NotificationFilter::default()
-    };
-    let rows = app
-        .engine
-        .store()
-        .notifications(&filter)
-        .await
-        .expect("rows");
     assert!(
-        owed(rows).is_empty(),
+        owed(&app, &refund).await.is_empty(),
         "nothing is owed before the refund is final"
     );
     assert_eq!(inquire(&app, &refund).await["refundStatus"], "PROCESSING");
@@ -264,14 +266,8 @@ async fn async_refunds_complete_on_the_scheduler(backend: Backend) {
         (("SUCCESS", "S"), Some("SUCCESS"))
     );
     assert!(done["refundTime"].is_string());
-    let rows = app
-        .engine
-        .store()
-        .notifications(&filter)
-        .await
-        .expect("rows");
     assert_eq!(
-        owed(rows),
+        owed(&app, &refund).await,
         vec![(
             "https://shop.example/refunds".to_owned(),
             NotificationKind::RefundResult
