@@ -350,3 +350,56 @@ pub fn test_notifier_config() -> backflow_notify::NotifierConfig {
         ..backflow_notify::NotifierConfig::default()
     }
 }
+
+/// A `backflow serve` child process, killed with SIGKILL when dropped.
+pub struct Server {
+    child: std::process::Child,
+    /// Its plain HTTP address.
+    pub addr: SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `backflow serve` on `data_dir` (SQLite there), on free ports.
+pub fn serve(data_dir: &std::path::Path) -> Server {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_backflow"))
+        .args([
+            "serve",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--https-addr",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("BACKFLOW_NOTIFY_TIMEOUT_SECS", "2")
+        .env("BACKFLOW_NOTIFY_CLAIM_SECS", "3")
+        .env("BACKFLOW_ADMIN_TOKEN", ADMIN_TOKEN)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn backflow serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let ready = lines.any(|l| l.is_ok_and(|l| l.contains("Backflow is serving")));
+    assert!(ready, "backflow serve did not start");
+    let addr = lines
+        .next()
+        .and_then(Result::ok)
+        .and_then(|l| {
+            l.trim()
+                .strip_prefix("HTTP")
+                .and_then(|rest| rest.trim().strip_prefix("http://"))
+                .and_then(|a| a.parse().ok())
+        })
+        .expect("the HTTP address follows the banner");
+    // Keep draining so the child never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    Server { child, addr }
+}

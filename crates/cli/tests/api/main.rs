@@ -3,6 +3,7 @@
 mod helpers;
 
 mod cli;
+mod crash;
 mod errors;
 mod interop;
 mod legacy;

@@ -4,7 +4,9 @@
 //! SSRF guard, claims shared by several notifiers, a kill -9 mid-delivery,
 //! the admin endpoint and the CLI.
 
-use crate::helpers::{on_both_backends, spawn_app, test_notifier_config, TestApp, ADMIN_TOKEN};
+use crate::helpers::{
+    on_both_backends, serve, spawn_app, test_notifier_config, TestApp, ADMIN_TOKEN,
+};
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -1113,44 +1115,6 @@ async fn admin_endpoint_and_cli_list_and_resend() {
         .expect("db")
         .expect("merchant");
     assert_eq!(stored.notify_url, None);
-}
-
-/// A `backflow serve` child process, killed with SIGKILL when dropped.
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(data_dir: &std::path::Path) -> Server {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_backflow"))
-        .args([
-            "serve",
-            "--http-addr",
-            "127.0.0.1:0",
-            "--https-addr",
-            "127.0.0.1:0",
-        ])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("BACKFLOW_NOTIFY_TIMEOUT_SECS", "2")
-        .env("BACKFLOW_NOTIFY_CLAIM_SECS", "3")
-        .env("BACKFLOW_ADMIN_TOKEN", ADMIN_TOKEN)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn backflow serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = std::io::BufReader::new(stdout).lines();
-    let ready = lines.any(|l| l.is_ok_and(|l| l.contains("Backflow is serving")));
-    assert!(ready, "backflow serve did not start");
-    // Keep draining so the child never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    Server(child)
 }
 
 async fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
