@@ -105,6 +105,9 @@ impl Engine {
             .await?;
         if let Some(existing) = existing {
             check_repeat(&existing, &cmd.payment_id, cmd.amount)?;
+            // The refund's group may not be on disk yet: the (empty) commit
+            // answers once it is.
+            tx.commit().await?;
             return Ok(existing);
         }
         // A payment is refunded through the door it was made through.

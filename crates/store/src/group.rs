@@ -17,16 +17,22 @@
 //! works, and one sync serves them all. WAL with `NORMAL` syncs the WAL before each
 //! checkpoint and the database after it, so what was synced stays
 //! recoverable.
+//!
+//! Readers see a group once it is committed, before it is synced. Reads
+//! whose answers report what is stored (a refund's state) therefore wait for
+//! the sync of every group committed before they finished ([`GroupWriter::seen`],
+//! [`GroupWriter::durable`]), as a repeated request waits for the group of
+//! its own empty unit.
 
 use crate::db::lock;
 use crate::{Result, StoreError};
 use rusqlite::Connection;
 use std::fs::File;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex as SyncMutex, Weak};
 use std::time::{Duration, Instant};
-use tokio::sync::{oneshot, Mutex, Notify, OwnedMutexGuard};
+use tokio::sync::{oneshot, watch, Mutex, Notify, OwnedMutexGuard};
 
 /// How long a unit waits for the connection before it gives up (as a pool acquire would).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -156,6 +162,27 @@ impl GroupWriter {
         })
     }
 
+    /// How many groups have been committed, or are being: a read that finished
+    /// before this call saw none beyond them.
+    pub(crate) fn seen(&self) -> u64 {
+        self.syncer.numbered.load(Ordering::SeqCst)
+    }
+
+    /// Waits until the groups up to `seen` are on disk.
+    pub(crate) async fn durable(&self, seen: u64) -> Result<()> {
+        let mut synced = self.syncer.synced.subscribe();
+        let on_disk = tokio::time::timeout(ACQUIRE_TIMEOUT, synced.wait_for(|s| *s >= seen))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        if on_disk {
+            Ok(())
+        } else {
+            Err(StoreError::GroupCommit(
+                "what was read is not on disk yet".into(),
+            ))
+        }
+    }
+
     /// Commits the open group, if any, and waits until it is on disk.
     pub(crate) async fn flush(&self) {
         let synced = self.state.lock().await.commit_group();
@@ -274,6 +301,8 @@ impl WriterState {
     fn commit_group(&mut self) -> Option<oneshot::Receiver<Result<(), String>>> {
         self.roll_back_abandoned();
         let opened = self.open?;
+        // Numbered before readers can see it (see `seen`).
+        let group = self.syncer.number_group();
         let committed = lock(&self.conn).execute_batch("COMMIT");
         if let Err(e) = committed {
             self.fail_group(e.to_string());
@@ -288,7 +317,7 @@ impl WriterState {
         self.armed = false;
         let (synced_tx, synced) = oneshot::channel();
         self.waiting.push(synced_tx);
-        self.syncer.sync(std::mem::take(&mut self.waiting));
+        self.syncer.sync(group, std::mem::take(&mut self.waiting));
         // The flush's own wait resolves with the others.
         Some(synced)
     }
@@ -311,12 +340,21 @@ struct Syncer {
     wal: File,
     state: SyncMutex<SyncState>,
     wake: Condvar,
+    /// Groups numbered so far, one per COMMIT (a failed one keeps its number).
+    numbered: AtomicU64,
+    /// The last group whose frames are on disk, with every one before it.
+    synced: watch::Sender<u64>,
+    /// Held by a test to keep syncs from happening.
+    #[cfg(test)]
+    paused: SyncMutex<()>,
 }
 
 #[derive(Default)]
 struct SyncState {
     /// Units of committed groups: their frames are written, not yet synced.
     pending: Vec<Durable>,
+    /// The last group among them.
+    upto: u64,
     stopped: bool,
 }
 
@@ -326,6 +364,10 @@ impl Syncer {
             wal,
             state: SyncMutex::new(SyncState::default()),
             wake: Condvar::new(),
+            numbered: AtomicU64::new(0),
+            synced: watch::Sender::new(0),
+            #[cfg(test)]
+            paused: SyncMutex::new(()),
         });
         let worker = syncer.clone();
         std::thread::Builder::new()
@@ -335,24 +377,34 @@ impl Syncer {
         Ok(syncer)
     }
 
-    /// Units whose group has just been committed: they answer after the next sync.
-    fn sync(&self, units: Vec<Durable>) {
+    fn number_group(&self) -> u64 {
+        self.numbered.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// The units of `group`, just committed: they answer after the next sync.
+    fn sync(&self, group: u64, units: Vec<Durable>) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if state.stopped {
             // The thread may be gone (the store is closing): sync here.
             drop(state);
-            self.sync_now(units);
+            self.sync_now(group, units);
             return;
         }
         state.pending.extend(units);
+        state.upto = state.upto.max(group);
         self.wake.notify_one();
     }
 
-    fn sync_now(&self, units: Vec<Durable>) {
+    fn sync_now(&self, upto: u64, units: Vec<Durable>) {
+        #[cfg(test)]
+        let _paused = self.paused.lock();
         let durable = self.wal.sync_data().map_err(|e| {
             tracing::error!(error = %e, "the WAL could not be synced; the units waiting for it fail");
             e.to_string()
         });
+        if durable.is_ok() {
+            self.synced.send_modify(|s| *s = (*s).max(upto));
+        }
         for unit in units {
             let _ = unit.send(durable.clone());
         }
@@ -365,7 +417,7 @@ impl Syncer {
 
     fn run(&self) {
         loop {
-            let units = {
+            let (upto, units) = {
                 let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
                 while state.pending.is_empty() && !state.stopped {
                     state = self.wake.wait(state).unwrap_or_else(|p| p.into_inner());
@@ -373,10 +425,10 @@ impl Syncer {
                 if state.pending.is_empty() {
                     return;
                 }
-                std::mem::take(&mut state.pending)
+                (state.upto, std::mem::take(&mut state.pending))
             };
             // Every unit taken was committed before this sync starts.
-            self.sync_now(units);
+            self.sync_now(upto, units);
         }
     }
 }
@@ -495,6 +547,42 @@ mod tests {
             .await
             .expect("committed without waiting for the group's age")
             .expect("commit");
+        store.close().await;
+        remove(&path);
+    }
+    /// Readers see a committed group before it is synced; a read that reports
+    /// what is stored waits for the sync, as the unit that wrote it does.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    // The pause is a blocking lock held on purpose while the test awaits.
+    #[allow(clippy::await_holding_lock)]
+    async fn reads_of_a_group_wait_until_it_is_on_disk() {
+        let (store, path) = scratch("durable").await;
+        let crate::Connections::Sqlite { writer, .. } = &store.connections else {
+            unreachable!("a SQLite store")
+        };
+        let paused = writer.syncer.paused.lock().expect("pause");
+        let unit = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut tx = store.begin().await.expect("begin");
+                tx.ensure_platform_key("k", "secret").await.expect("write");
+                tx.commit().await.expect("commit");
+            })
+        };
+        // Committed: plain readers see it; nothing is synced yet.
+        while store.platform_key("k").await.expect("read").is_none() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let seen = writer.seen();
+        let early = tokio::time::timeout(Duration::from_millis(200), writer.durable(seen)).await;
+        assert!(
+            early.is_err(),
+            "a read must not report a group before its sync"
+        );
+        assert!(!unit.is_finished(), "nor may its unit answer");
+        drop(paused);
+        writer.durable(seen).await.expect("durable");
+        unit.await.expect("unit");
         store.close().await;
         remove(&path);
     }

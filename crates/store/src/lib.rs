@@ -177,6 +177,20 @@ impl Store {
         })
     }
 
+    /// Runs `read`, whose answer reports what is stored (a refund, a
+    /// payment), and returns once what it saw is on disk: on SQLite readers
+    /// see a group committed before its WAL is synced (see `group.rs`).
+    async fn durable_read<T>(
+        &self,
+        read: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let value = read.await?;
+        if let Connections::Sqlite { writer, .. } = &self.connections {
+            writer.durable(writer.seen()).await?;
+        }
+        Ok(value)
+    }
+
     /// Where reads that need no lock run.
     fn read(&self) -> Db<'_> {
         match &self.connections {

@@ -100,16 +100,16 @@ impl Store {
         merchant: &ClientId,
         key: PaymentKey<'_>,
     ) -> Result<Option<Payment>> {
-        fetch_payment(self.read(), merchant, key, "").await
+        self.durable_read(fetch_payment(self.read(), merchant, key, ""))
+            .await
     }
 
     pub async fn captures_of(&self, payment: &PaymentId) -> Result<Vec<Capture>> {
-        let rows = query(&format!(
+        let sql = format!(
             "SELECT {CAPTURE_COLUMNS} FROM captures WHERE payment_id = $1 ORDER BY created_at"
-        ))
-        .bind(payment.as_str())
-        .fetch_all(self.read())
-        .await?;
+        );
+        let read = query(&sql).bind(payment.as_str()).fetch_all(self.read());
+        let rows = self.durable_read(read).await?;
         rows.iter().map(capture_from_row).collect()
     }
 }

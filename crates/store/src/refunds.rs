@@ -107,16 +107,16 @@ pub struct RefundTotals {
 
 impl Store {
     pub async fn refund(&self, merchant: &ClientId, key: RefundKey<'_>) -> Result<Option<Refund>> {
-        fetch_refund(self.read(), merchant, key, "").await
+        self.durable_read(fetch_refund(self.read(), merchant, key, ""))
+            .await
     }
 
     pub async fn refunds_of(&self, payment: &PaymentId) -> Result<Vec<Refund>> {
-        let rows = query(&format!(
+        let sql = format!(
             "SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = $1 ORDER BY created_at"
-        ))
-        .bind(payment.as_str())
-        .fetch_all(self.read())
-        .await?;
+        );
+        let read = query(&sql).bind(payment.as_str()).fetch_all(self.read());
+        let rows = self.durable_read(read).await?;
         rows.iter().map(refund_from_row).collect()
     }
 }
