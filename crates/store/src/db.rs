@@ -7,8 +7,8 @@
 
 use crate::{Result, StoreError};
 use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
-use sqlx::any::{AnyArguments, AnyRow};
-use sqlx::{AnyConnection, AnyPool, Arguments, Column, Row as _, TypeInfo, ValueRef as _};
+use sqlx::any::{AnyArguments, AnyRow, AnyTypeInfoKind};
+use sqlx::{AnyConnection, AnyPool, Arguments, Column, Row as _, ValueRef as _};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -106,10 +106,12 @@ impl<'q> Query<'q> {
         Ok(self.run(db, 1).await?.0.pop())
     }
 
+    /// The one row a statement always returns (an aggregate, a `RETURNING`).
     pub(crate) async fn fetch_one(self, db: Db<'_>) -> Result<Row> {
+        let sql = self.sql;
         self.fetch_optional(db)
             .await?
-            .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
+            .ok_or_else(|| StoreError::Corrupt(format!("no row for {sql}")))
     }
 
     /// Runs the statement; the number of rows it changed.
@@ -167,9 +169,12 @@ fn run_sqlite(
             .and_then(|name| name.strip_prefix('$'))
             .and_then(|n| n.parse::<usize>().ok())
             .unwrap_or(i);
-        let value = params.get(n - 1).ok_or_else(|| {
-            StoreError::Corrupt(format!("statement parameter ${n} is not bound: {sql}"))
-        })?;
+        let value = n
+            .checked_sub(1)
+            .and_then(|i| params.get(i))
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("statement parameter ${n} is not bound: {sql}"))
+            })?;
         stmt.raw_bind_parameter(i, value)?;
     }
     if stmt.column_count() == 0 {
@@ -245,7 +250,7 @@ impl Row {
                 let ty = raw.type_info();
                 if ty.kind().is_integer() {
                     Ok(Value::Int(row.try_get::<i64, _>(i)?))
-                } else if ty.name() == "BOOLEAN" {
+                } else if ty.kind() == AnyTypeInfoKind::Bool {
                     Ok(Value::Int(i64::from(row.try_get::<bool, _>(i)?)))
                 } else {
                     Ok(Value::Text(row.try_get::<String, _>(i)?))

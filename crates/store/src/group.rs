@@ -87,7 +87,7 @@ impl GroupWriter {
     pub(crate) fn start(conn: Connection, path: &Path) -> Result<Self> {
         let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Corrupt(format!(
+            return Err(StoreError::Unavailable(format!(
                 "{} is in journal mode {mode}, not WAL",
                 path.display()
             )));
@@ -104,7 +104,9 @@ impl GroupWriter {
             .create(true)
             .truncate(false)
             .open(&wal_path)
-            .map_err(|e| StoreError::Corrupt(format!("{}: {e}", Path::new(&wal_path).display())))?;
+            .map_err(|e| {
+                StoreError::Unavailable(format!("{}: {e}", Path::new(&wal_path).display()))
+            })?;
         let syncer = Syncer::start(wal)?;
         let writer = Self {
             state: Arc::new(Mutex::new(WriterState {
@@ -131,7 +133,12 @@ impl GroupWriter {
         let ticket = Queued::new(self);
         let mut guard = tokio::time::timeout(ACQUIRE_TIMEOUT, self.state.clone().lock_owned())
             .await
-            .map_err(|_| StoreError::Database(sqlx::Error::PoolTimedOut))?;
+            .map_err(|_| {
+                StoreError::Unavailable(format!(
+                    "the writer stayed busy for {} s",
+                    ACQUIRE_TIMEOUT.as_secs()
+                ))
+            })?;
         ticket.served();
         guard.roll_back_abandoned();
         // IMMEDIATE takes the write lock up front, so a group never fails
@@ -373,7 +380,7 @@ impl Syncer {
         std::thread::Builder::new()
             .name("backflow-wal-sync".into())
             .spawn(move || worker.run())
-            .map_err(|e| StoreError::Corrupt(format!("cannot start the WAL syncer: {e}")))?;
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the WAL syncer: {e}")))?;
         Ok(syncer)
     }
 

@@ -86,6 +86,8 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("the transaction's group commit failed: {0}")]
     GroupCommit(String),
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl From<sqlx::Error> for StoreError {

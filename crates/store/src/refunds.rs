@@ -1,6 +1,6 @@
 //! Refunds.
 
-use crate::db::{query, Db, Row};
+use crate::db::{query, Db, Param, Row};
 use crate::{corrupt, get_i64, get_opt_i64, get_opt_str, get_str, Result, Store, Tx, Writes};
 use backflow_domain::fx::{Quote, Rate};
 use backflow_domain::payment::AcquirerRef;
@@ -235,60 +235,63 @@ impl Writes {
                 placeholders.join(", ")
             )
         });
-        self.push(
-            SQL.as_str(),
-            vec![
-                r.id.as_str().into(),
-                r.merchant.as_str().into(),
-                r.request_id.as_str().into(),
-                r.payment_id.as_str().into(),
-                r.amount.currency.code().into(),
-                r.amount.minor.into(),
-                r.status.as_str().into(),
-                r.reason.as_deref().into(),
-                r.notify_url.as_deref().into(),
-                r.result_code.as_deref().into(),
-                i64::from(r.notify_on_final).into(),
-                r.held.currency.code().into(),
-                r.held.minor.into(),
-                r.settled.map(|m| m.minor).into(),
-                r.quote.as_ref().map(|q| q.base.code()).into(),
-                r.quote.as_ref().map(|q| q.quote.code()).into(),
-                r.quote.as_ref().map(|q| q.rate.to_decimal_string()).into(),
-                r.quote.as_ref().map(|q| q.rate_date.clone()).into(),
-                r.commission_returned.into(),
-                r.acquirer.as_ref().map(|a| a.name.clone()).into(),
-                r.acquirer.as_ref().map(|a| a.merchant_id.clone()).into(),
-                r.acquirer.as_ref().map(|a| a.transaction_id.clone()).into(),
-                r.acquirer.as_ref().map(|a| a.reference_no.clone()).into(),
-                r.reversed_at.map(Timestamp::millis).into(),
-                r.created_at.millis().into(),
-                r.finished_at.map(Timestamp::millis).into(),
-            ],
-        );
+        let mut params: Vec<Param> = vec![
+            r.id.as_str().into(),
+            r.merchant.as_str().into(),
+            r.request_id.as_str().into(),
+            r.payment_id.as_str().into(),
+            r.amount.currency.code().into(),
+            r.amount.minor.into(),
+            r.status.as_str().into(),
+            r.reason.as_deref().into(),
+            r.notify_url.as_deref().into(),
+            r.result_code.as_deref().into(),
+            i64::from(r.notify_on_final).into(),
+            r.held.currency.code().into(),
+        ];
+        params.extend(money_params(r));
+        params.extend([
+            r.acquirer.as_ref().map(|a| a.name.clone()).into(),
+            r.acquirer.as_ref().map(|a| a.merchant_id.clone()).into(),
+            r.acquirer.as_ref().map(|a| a.transaction_id.clone()).into(),
+            r.acquirer.as_ref().map(|a| a.reference_no.clone()).into(),
+            r.reversed_at.map(Timestamp::millis).into(),
+            r.created_at.millis().into(),
+            r.finished_at.map(Timestamp::millis).into(),
+        ]);
+        self.push(SQL.as_str(), params);
     }
 
     /// Writes back what a refund's life changes after it is created.
     pub fn update_refund(&mut self, r: &Refund) {
+        let mut params = money_params(r).to_vec();
+        params.extend([
+            r.status.as_str().into(),
+            r.result_code.as_deref().into(),
+            i64::from(r.notify_on_final).into(),
+            r.reversed_at.map(Timestamp::millis).into(),
+            r.finished_at.map(Timestamp::millis).into(),
+            r.id.as_str().into(),
+        ]);
         self.push(
-            "UPDATE refunds SET status = $1, result_code = $2, held = $3, settled = $4, quote_base = $5, quote_quote = $6, \
-             quote_rate = $7, quote_date = $8, commission_returned = $9, reversed_at = $10, finished_at = $11, \
-             notify_on_final = $13 WHERE refund_id = $12",
-            vec![
-                r.status.as_str().into(),
-                r.result_code.as_deref().into(),
-                r.held.minor.into(),
-                r.settled.map(|m| m.minor).into(),
-                r.quote.as_ref().map(|q| q.base.code()).into(),
-                r.quote.as_ref().map(|q| q.quote.code()).into(),
-                r.quote.as_ref().map(|q| q.rate.to_decimal_string()).into(),
-                r.quote.as_ref().map(|q| q.rate_date.clone()).into(),
-                r.commission_returned.into(),
-                r.reversed_at.map(Timestamp::millis).into(),
-                r.finished_at.map(Timestamp::millis).into(),
-                r.id.as_str().into(),
-                i64::from(r.notify_on_final).into(),
-            ],
+            "UPDATE refunds SET held = $1, settled = $2, quote_base = $3, quote_quote = $4, quote_rate = $5, \
+             quote_date = $6, commission_returned = $7, status = $8, result_code = $9, notify_on_final = $10, \
+             reversed_at = $11, finished_at = $12 WHERE refund_id = $13",
+            params,
         );
     }
+}
+
+/// The refund's money as stored, in column order: held, settled, the
+/// settlement quote, the commission given back.
+fn money_params(r: &Refund) -> [Param; 7] {
+    [
+        r.held.minor.into(),
+        r.settled.map(|m| m.minor).into(),
+        r.quote.as_ref().map(|q| q.base.code()).into(),
+        r.quote.as_ref().map(|q| q.quote.code()).into(),
+        r.quote.as_ref().map(|q| q.rate.to_decimal_string()).into(),
+        r.quote.as_ref().map(|q| q.rate_date.clone()).into(),
+        r.commission_returned.into(),
+    ]
 }

@@ -1,10 +1,6 @@
 //! The `backflow` binary, run as a user would.
 
-use std::process::Command;
-
-fn backflow() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_backflow"))
-}
+use crate::helpers::backflow;
 
 #[test]
 fn merchant_create_prints_credentials_as_json() {
@@ -208,7 +204,7 @@ fn ledger_check_passes_then_catches_a_corrupted_posting() {
 
     // Corrupt one leg behind the engine's back: the check names the breach and exits non-zero.
     let db = d.join("backflow.db");
-    let status = Command::new("python3")
+    let status = std::process::Command::new("python3")
         .arg("-c")
         .arg(format!(
             "import sqlite3; c = sqlite3.connect({:?}); c.execute(\"UPDATE ledger_legs SET amount = amount + 1 WHERE leg_no = 1\"); c.commit()",

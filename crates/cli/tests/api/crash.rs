@@ -1,6 +1,6 @@
 //! A crash at any instant loses no refund that was answered.
 
-use crate::helpers::{serve, TestMerchant};
+use crate::helpers::{backflow, pay_body, serve, TestMerchant};
 use backflow::demo::MerchantCredentialsFile;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -15,20 +15,14 @@ async fn call(
     op: &str,
     body: Value,
 ) -> Option<Value> {
-    let path = format!("/ams/sandbox/api/v1/payments/{op}");
-    let body = serde_json::to_vec(&body).expect("json");
-    let time = "2026-11-25T16:00:00+00:00";
-    let answer = http
-        .post(format!("http://{addr}{path}"))
-        .header("Content-Type", "application/json; charset=UTF-8")
-        .header("Client-Id", &m.client_id)
-        .header("Request-Time", time)
-        .header("Signature", m.sign(&path, time, &body))
-        .body(body)
-        .send()
-        .await
-        .ok()?;
-    answer.json().await.ok()
+    let req = m.signed(op, serde_json::to_vec(&body).expect("json"));
+    let mut post = http
+        .post(format!("http://{addr}{}", req.path))
+        .body(req.body);
+    for (k, v) in req.headers {
+        post = post.header(k, v);
+    }
+    post.send().await.ok()?.json().await.ok()
 }
 
 /// Refunds stream in from many connections when the server is killed with
@@ -50,12 +44,7 @@ async fn kill_9_under_refund_load_loses_no_answered_refund() {
         first.addr,
         &merchant,
         "pay",
-        json!({
-            "productCode": "AGREEMENT_PAYMENT",
-            "paymentRequestId": "crash-pay",
-            "paymentAmount": {"currency": "USD", "value": "1000000"},
-            "paymentMethod": {"paymentMethodType": "GCASH"},
-        }),
+        pay_body("GCASH", "AGREEMENT_PAYMENT", "USD", "1000000", false),
     )
     .await
     .expect("pay");
@@ -124,7 +113,7 @@ async fn kill_9_under_refund_load_loses_no_answered_refund() {
         );
     }
     drop(second);
-    let check = std::process::Command::new(env!("CARGO_BIN_EXE_backflow"))
+    let check = backflow()
         .args(["ledger", "check", "--data-dir"])
         .arg(dir.path())
         .output()

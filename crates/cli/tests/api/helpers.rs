@@ -124,6 +124,26 @@ impl TestMerchant {
         }
     }
 
+    /// A signed request for the sandbox API operation `op`.
+    pub fn signed(&self, op: &str, body: Vec<u8>) -> Signed {
+        let path = format!("/ams/sandbox/api/v1/payments/{op}");
+        let time = "2026-11-23T17:55:29+00:00";
+        let signature = self.sign(&path, time, &body);
+        Signed {
+            headers: vec![
+                (
+                    "Content-Type".into(),
+                    "application/json; charset=UTF-8".into(),
+                ),
+                ("Client-Id".into(), self.client_id.clone()),
+                ("Request-Time".into(), time.into()),
+                ("Signature".into(), signature),
+            ],
+            path,
+            body,
+        }
+    }
+
     /// Signs `body` for `path` the way the SDKs do.
     pub fn sign(&self, path: &str, time: &str, body: &[u8]) -> String {
         let sig = self
@@ -203,22 +223,7 @@ impl TestApp {
     }
 
     pub fn signed_as(&self, m: &TestMerchant, op: &str, body: Vec<u8>) -> Signed {
-        let path = format!("/ams/sandbox/api/v1/payments/{op}");
-        let time = "2026-11-23T17:55:29+00:00";
-        let signature = m.sign(&path, time, &body);
-        Signed {
-            headers: vec![
-                (
-                    "Content-Type".into(),
-                    "application/json; charset=UTF-8".into(),
-                ),
-                ("Client-Id".into(), m.client_id.clone()),
-                ("Request-Time".into(), time.into()),
-                ("Signature".into(), signature),
-            ],
-            path,
-            body,
-        }
+        m.signed(op, body)
     }
 
     /// Sends a signed request; checks the HTTP status and the response signature; returns the body.
@@ -282,16 +287,7 @@ impl TestApp {
         authorise: bool,
     ) -> String {
         let body = self
-            .call(
-                "pay",
-                json!({
-                    "productCode": product,
-                    "paymentRequestId": format!("pay-{}", backflow_engine::ids::random_token(12)),
-                    "paymentAmount": {"currency": currency, "value": value},
-                    "paymentMethod": {"paymentMethodType": method},
-                    "paymentFactor": {"isAuthorization": authorise},
-                }),
-            )
+            .call("pay", pay_body(method, product, currency, value, authorise))
             .await;
         body["paymentId"]
             .as_str()
@@ -368,7 +364,7 @@ impl Drop for Server {
 /// Starts `backflow serve` on `data_dir` (SQLite there), on free ports.
 pub fn serve(data_dir: &std::path::Path) -> Server {
     use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_backflow"))
+    let mut child = backflow()
         .args([
             "serve",
             "--http-addr",
@@ -402,4 +398,26 @@ pub fn serve(data_dir: &std::path::Path) -> Server {
     // Keep draining so the child never blocks on a full pipe.
     std::thread::spawn(move || lines.for_each(drop));
     Server { child, addr }
+}
+
+/// A `pay` request with a fresh request id.
+pub fn pay_body(
+    method: &str,
+    product: &str,
+    currency: &str,
+    value: &str,
+    authorise: bool,
+) -> Value {
+    json!({
+        "productCode": product,
+        "paymentRequestId": format!("pay-{}", backflow_engine::ids::random_token(12)),
+        "paymentAmount": {"currency": currency, "value": value},
+        "paymentMethod": {"paymentMethodType": method},
+        "paymentFactor": {"isAuthorization": authorise},
+    })
+}
+
+/// The `backflow` binary, to run as a user would.
+pub fn backflow() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_backflow"))
 }
