@@ -74,6 +74,9 @@ struct RunArgs {
     /// Give it a high `--rate-limit`: the default of 1,000 refunds a second would throttle the load.
     #[arg(long)]
     credentials: PathBuf,
+    /// The server's process id, for its CPU time per request.
+    #[arg(long)]
+    server_pid: Option<u32>,
     #[command(flatten)]
     load: LoadArgs,
 }
@@ -139,7 +142,7 @@ async fn all(args: AllArgs) -> anyhow::Result<()> {
         );
         let measured = match server.create_merchant().await {
             Ok(creds) => match Merchant::new(creds) {
-                Ok(merchant) => measure(server.addr, &merchant, Some(&server), &args.load).await,
+                Ok(merchant) => measure(server.addr, &merchant, server.stat_path(), &args.load).await,
                 Err(e) => Err(e),
             },
             Err(e) => Err(e),
@@ -157,7 +160,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     let merchant = Merchant::load(&args.credentials)?;
     print_machine();
-    measure(args.addr, &merchant, None, &args.load)
+    let server_stat = args.server_pid.map(|pid| format!("/proc/{pid}/stat"));
+    measure(args.addr, &merchant, server_stat, &args.load)
         .await?
         .print("running server");
     Ok(())
@@ -302,7 +306,7 @@ fn goal(storage: &str, workload: Workload, open: bool) -> &'static str {
 async fn measure(
     addr: SocketAddr,
     merchant: &Merchant,
-    server: Option<&Server>,
+    server_stat: Option<String>,
     load: &LoadArgs,
 ) -> anyhow::Result<Report> {
     let sign_for = Duration::from_secs(load.sign_secs);
@@ -342,7 +346,8 @@ async fn measure(
         eprintln!("{}: {mode}", workload.name());
         // Adjacent in time, so that a busy neighbour weighs on both alike.
         let ceiling = measure_ceiling().await?;
-        let server_cpu = server.and_then(Server::cpu_time);
+        let server_cpu_time = || server_stat.as_deref().and_then(server::process_cpu_time);
+        let server_cpu = server_cpu_time();
         let client_cpu = self_cpu_time();
         let run = if open {
             drive::open_loop(addr, requests, open_rate, load.open_loop_connections).await
@@ -357,7 +362,7 @@ async fn measure(
             mode,
             open,
             ceiling,
-            server_cpu: since(server_cpu, server.and_then(Server::cpu_time)),
+            server_cpu: since(server_cpu, server_cpu_time()),
             client_cpu: since(client_cpu, self_cpu_time()),
             run,
         });

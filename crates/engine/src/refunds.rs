@@ -15,6 +15,7 @@ use backflow_domain::payment::{Door, Payment};
 use backflow_domain::refund::{check_repeat, Refund, RefundContext, RefundRefused, RefundStatus};
 use backflow_domain::{ClientId, Money, PaymentId, RefundId, RefundRequestId, Timestamp};
 use backflow_store::{Floors, PaymentKey, RefundKey, RefundTotals, StoreError, Tx, Writes};
+use std::sync::Arc;
 
 /// A `refund` request, parsed.
 #[derive(Debug, Clone)]
@@ -85,17 +86,31 @@ impl Engine {
         if cmd.mode == RefundMode::Ams {
             self.admit_refund(&merchant)?;
         }
-        match self.try_refund(&cmd, &merchant).await {
+        let request = Arc::new((cmd, merchant));
+        match self.try_refund(request.clone()).await {
             // The same request id raced in on another payment; the loser answers as a repeat.
-            Err(EngineError::Store(StoreError::Duplicate)) => {
-                self.try_refund(&cmd, &merchant).await
-            }
+            Err(EngineError::Store(StoreError::Duplicate)) => self.try_refund(request).await,
             other => other,
         }
     }
 
-    async fn try_refund(&self, cmd: &RefundCommand, merchant: &Merchant) -> Result<Refund> {
-        let mut tx = self.store().begin().await?;
+    /// One attempt at a refund, as one unit of work for the store's writer.
+    async fn try_refund(&self, request: Arc<(RefundCommand, Merchant)>) -> Result<Refund> {
+        let engine = self.clone();
+        self.store()
+            .transact(move |tx| async move {
+                let (cmd, merchant) = &*request;
+                engine.refund_in(tx, cmd, merchant).await
+            })
+            .await
+    }
+
+    async fn refund_in(
+        &self,
+        mut tx: Tx,
+        cmd: &RefundCommand,
+        merchant: &Merchant,
+    ) -> Result<Refund> {
         // Lock first: a repeat of a request that is still being written waits for it.
         let payment = tx
             .lock_payment(&cmd.merchant, PaymentKey::Id(&cmd.payment_id))

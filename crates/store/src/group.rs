@@ -7,16 +7,22 @@
 //! anything else runs on the connection, so its writes are never committed
 //! with the others'.
 //!
-//! The unit that finds no other waiting for the writer (or its group large
-//! or old) commits the group on its own task: the `COMMIT` writes the WAL
-//! without waiting for the disk (`synchronous=NORMAL`), so the writer is free
-//! again at once. A syncer thread then `fdatasync`s the WAL file, once for
-//! every group committed since its last sync, before any unit of them
-//! answers. A unit therefore answers only once its WAL frames are on disk,
-//! as with `synchronous=FULL`, but later groups are written while the disk
-//! works, and one sync serves them all. WAL with `NORMAL` syncs the WAL before each
-//! checkpoint and the database after it, so what was synced stays
-//! recoverable.
+//! Units come two ways. A queued job ([`GroupWriter::submit`]) is run by
+//! whichever task holds the writer: that task runs the jobs queued behind it
+//! back to back, so the writer passes from one unit to the next without a
+//! task switch (flat combining), and each job's caller is woken only for its
+//! answer. A unit from [`GroupWriter::begin`] holds the writer itself, across
+//! whatever its caller awaits; the rare use cases that are not jobs use it.
+//!
+//! When nobody waits to join the group (or it is large or old) it is
+//! committed at once: the `COMMIT` writes the WAL without waiting for the
+//! disk (`synchronous=NORMAL`), so the writer is free again at once. A syncer
+//! thread then `fdatasync`s the WAL file, once for every group committed
+//! since its last sync, before any unit of them answers. A unit therefore
+//! answers only once its WAL frames are on disk, as with `synchronous=FULL`,
+//! but later groups are written while the disk works, and one sync serves
+//! them all. WAL with `NORMAL` syncs the WAL before each checkpoint and the
+//! database after it, so what was synced stays recoverable.
 //!
 //! Readers see a group once it is committed, before it is synced. Reads
 //! whose answers report what is stored (a refund's state) therefore wait for
@@ -27,15 +33,18 @@
 use crate::db::lock;
 use crate::{Result, StoreError};
 use rusqlite::Connection;
+use std::collections::VecDeque;
 use std::fs::File;
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex as SyncMutex, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch, Mutex, Notify, OwnedMutexGuard};
 
 /// How long a unit waits for the connection before it gives up (as a pool acquire would).
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 /// A group is committed at this size or age even while units keep coming.
 const GROUP_MAX_UNITS: usize = 64;
 #[cfg(not(test))]
@@ -46,23 +55,52 @@ const GROUP_MAX_AGE: Duration = Duration::from_secs(60);
 
 /// A unit's wait for its group: `Ok` once the group is durable.
 type Durable = oneshot::Sender<Result<(), String>>;
+/// The other end of [`Durable`].
+pub(crate) type Durability = oneshot::Receiver<Result<(), String>>;
+/// Where a queued job's unit leaves its wait for durability when it commits:
+/// the job's caller waits, not the task running the queue.
+pub(crate) type Handback = Arc<SyncMutex<Option<Durability>>>;
+
+/// Work queued for the writer, run by whichever task holds it.
+pub(crate) trait Job: Send {
+    /// Its caller still waits for the answer; a job nobody waits for is not run.
+    fn wanted(&self) -> bool;
+    /// Runs the work as `unit`; a commit leaves its wait in `handback`.
+    fn run(
+        self: Box<Self>,
+        unit: Unit,
+        handback: Handback,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+    /// The unit could not be started.
+    fn refuse(self: Box<Self>, error: StoreError);
+}
 
 /// The writer connection, shared by units one at a time.
 pub(crate) struct GroupWriter {
-    state: Arc<Mutex<WriterState>>,
-    /// Wakes the committer: a group is due, or a unit abandoned it.
-    due: Arc<Notify>,
-    /// Units waiting for the connection: while there are some, the group stays open for them.
-    queued: Arc<AtomicUsize>,
-    syncer: Arc<Syncer>,
+    shared: Arc<Shared>,
 }
 
-struct WriterState {
-    /// Statements, the COMMIT included, run on the task of the unit holding
-    /// the writer; only the WAL's sync waits on another thread.
+struct Shared {
+    /// Held by whoever uses the connection: a unit from `begin`, the task
+    /// running the queue, or the committer.
+    writer: Arc<Mutex<()>>,
+    /// Statements, the COMMIT included, run on the task holding the writer;
+    /// only the WAL's sync waits on another thread.
     conn: SyncMutex<Connection>,
+    group: SyncMutex<Group>,
     /// Syncs the WAL for the groups committed, then lets their units answer.
     syncer: Arc<Syncer>,
+    /// Jobs waiting for the writer.
+    jobs: SyncMutex<VecDeque<Box<dyn Job>>>,
+    /// Wakes the committer: a group is due, or a unit abandoned it.
+    due: Arc<Notify>,
+    /// Callers of `begin` waiting for the writer: while there are some, the group stays open for them.
+    queued: AtomicUsize,
+}
+
+/// The group transaction on the connection; changed only by the writer's holder.
+#[derive(Default)]
+struct Group {
     /// A group transaction is open on the connection, since then.
     open: Option<Instant>,
     /// An empty savepoint `unit` is open, ready for the next unit: a unit's
@@ -74,12 +112,24 @@ struct WriterState {
     waiting: Vec<Durable>,
 }
 
-/// One write transaction: the writer connection, held until commit or drop.
+/// The writer, held; released (and the job queue looked at again) on drop.
+struct Held {
+    guard: Option<OwnedMutexGuard<()>>,
+    shared: Arc<Shared>,
+}
+
+/// One write transaction on the writer connection, until commit or drop.
 pub(crate) struct Unit {
-    guard: OwnedMutexGuard<WriterState>,
-    due: Arc<Notify>,
-    queued: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
+    holder: Holder,
     committed: bool,
+}
+
+enum Holder {
+    /// A unit from `begin`: it holds the writer until it ends.
+    Begun { _writer: Held },
+    /// A queued job's unit: the task running the queue holds the writer.
+    Job(Handback),
 }
 
 impl GroupWriter {
@@ -107,31 +157,24 @@ impl GroupWriter {
             .map_err(|e| {
                 StoreError::Unavailable(format!("{}: {e}", Path::new(&wal_path).display()))
             })?;
-        let syncer = Syncer::start(wal)?;
-        let writer = Self {
-            state: Arc::new(Mutex::new(WriterState {
-                conn: SyncMutex::new(conn),
-                syncer: syncer.clone(),
-                open: None,
-                armed: false,
-                abandoned: false,
-                waiting: Vec::new(),
-            })),
+        let shared = Arc::new(Shared {
+            writer: Arc::new(Mutex::new(())),
+            conn: SyncMutex::new(conn),
+            group: SyncMutex::new(Group::default()),
+            syncer: Syncer::start(wal)?,
+            jobs: SyncMutex::new(VecDeque::new()),
             due: Arc::new(Notify::new()),
-            queued: Arc::new(AtomicUsize::new(0)),
-            syncer,
-        };
-        tokio::spawn(commit_groups(
-            Arc::downgrade(&writer.state),
-            writer.due.clone(),
-        ));
-        Ok(writer)
+            queued: AtomicUsize::new(0),
+        });
+        tokio::spawn(commit_groups(Arc::downgrade(&shared), shared.due.clone()));
+        Ok(Self { shared })
     }
 
-    /// Starts a unit: waits for the connection, opens a group if none is, and sets the unit's savepoint.
+    /// Starts a unit that holds the writer: waits for it, opens a group if
+    /// none is, and sets the unit's savepoint.
     pub(crate) async fn begin(&self) -> Result<Unit> {
-        let ticket = Queued::new(self);
-        let mut guard = tokio::time::timeout(ACQUIRE_TIMEOUT, self.state.clone().lock_owned())
+        let ticket = Queued::new(&self.shared);
+        let guard = tokio::time::timeout(ACQUIRE_TIMEOUT, self.shared.writer.clone().lock_owned())
             .await
             .map_err(|_| {
                 StoreError::Unavailable(format!(
@@ -140,44 +183,33 @@ impl GroupWriter {
                 ))
             })?;
         ticket.served();
-        guard.roll_back_abandoned();
-        // IMMEDIATE takes the write lock up front, so a group never fails
-        // half-way because another process wrote first.
-        let start = match (guard.open.is_some(), guard.armed) {
-            (true, true) => None,
-            (true, false) => Some("SAVEPOINT unit"),
-            (false, _) => Some("BEGIN IMMEDIATE; SAVEPOINT unit"),
-        };
-        if let Some(sql) = start {
-            let conn = lock(&guard.conn);
-            if let Err(e) = conn.execute_batch(sql) {
-                if guard.open.is_none() {
-                    let _ = conn.execute_batch("ROLLBACK");
-                }
-                // The group may hold units that counted on this one to end it.
-                self.due.notify_one();
-                return Err(e.into());
-            }
-        }
-        guard.open.get_or_insert_with(Instant::now);
-        guard.armed = false;
+        let held = Held::new(guard, &self.shared);
+        self.shared.open_unit()?;
         Ok(Unit {
-            guard,
-            due: self.due.clone(),
-            queued: self.queued.clone(),
+            shared: self.shared.clone(),
+            holder: Holder::Begun { _writer: held },
             committed: false,
         })
+    }
+
+    /// Queues `job`; if the writer is free, runs the queue on this task
+    /// until it is empty or a group is full. The job answers its caller.
+    pub(crate) async fn submit(&self, job: Box<dyn Job>) {
+        lock(&self.shared.jobs).push_back(job);
+        if let Ok(guard) = self.shared.writer.clone().try_lock_owned() {
+            run_queue(Held::new(guard, &self.shared)).await;
+        }
     }
 
     /// How many groups have been committed, or are being: a read that finished
     /// before this call saw none beyond them.
     pub(crate) fn seen(&self) -> u64 {
-        self.syncer.numbered.load(Ordering::SeqCst)
+        self.shared.syncer.numbered.load(Ordering::SeqCst)
     }
 
     /// Waits until the groups up to `seen` are on disk.
     pub(crate) async fn durable(&self, seen: u64) -> Result<()> {
-        let mut synced = self.syncer.synced.subscribe();
+        let mut synced = self.shared.syncer.synced.subscribe();
         let on_disk = tokio::time::timeout(ACQUIRE_TIMEOUT, synced.wait_for(|s| *s >= seen))
             .await
             .is_ok_and(|r| r.is_ok());
@@ -192,7 +224,9 @@ impl GroupWriter {
 
     /// Commits the open group, if any, and waits until it is on disk.
     pub(crate) async fn flush(&self) {
-        let synced = self.state.lock().await.commit_group();
+        let held = Held::new(self.shared.writer.clone().lock_owned().await, &self.shared);
+        let synced = self.shared.commit_group();
+        drop(held);
         if let Some(synced) = synced {
             let _ = synced.await;
         }
@@ -202,24 +236,59 @@ impl GroupWriter {
 impl Drop for GroupWriter {
     fn drop(&mut self) {
         // The committer finds the state gone and stops; the syncer once it has nothing left to sync.
-        self.due.notify_one();
-        self.syncer.stop();
+        self.shared.due.notify_one();
+        self.shared.syncer.stop();
     }
 }
 
-/// A unit's place in the queue for the writer. A unit that leaves it
-/// without the writer (timed out, or its caller gone) may have been the one
-/// the open group waited for, so the committer is woken.
-struct Queued<'w> {
-    writer: &'w GroupWriter,
+/// Runs queued jobs back to back while holding the writer, committing groups
+/// as they come due. It stops after a full group, so that its own caller is
+/// answered; releasing the writer hands what is left to another task.
+async fn run_queue(held: Held) {
+    let shared = held.shared.clone();
+    let mut ran = 0;
+    loop {
+        let job = lock(&shared.jobs).pop_front();
+        let Some(job) = job else { break };
+        if !job.wanted() {
+            continue;
+        }
+        match shared.open_unit() {
+            Ok(()) => {
+                let handback = Handback::default();
+                let unit = Unit {
+                    shared: shared.clone(),
+                    holder: Holder::Job(handback.clone()),
+                    committed: false,
+                };
+                job.run(unit, handback).await;
+            }
+            Err(e) => job.refuse(e),
+        }
+        ran += 1;
+        if shared.group_due() {
+            shared.commit_group();
+            if ran >= GROUP_MAX_UNITS {
+                break;
+            }
+        }
+    }
+    drop(held);
+}
+
+/// A caller's place in the queue for `begin`. A caller that leaves it
+/// without the writer (timed out, or gone) may have been the one the open
+/// group waited for, so the committer is woken.
+struct Queued<'s> {
+    shared: &'s Shared,
     served: bool,
 }
 
-impl<'w> Queued<'w> {
-    fn new(writer: &'w GroupWriter) -> Self {
-        writer.queued.fetch_add(1, Ordering::SeqCst);
+impl<'s> Queued<'s> {
+    fn new(shared: &'s Shared) -> Self {
+        shared.queued.fetch_add(1, Ordering::SeqCst);
         Self {
-            writer,
+            shared,
             served: false,
         }
     }
@@ -231,111 +300,179 @@ impl<'w> Queued<'w> {
 
 impl Drop for Queued<'_> {
     fn drop(&mut self) {
-        self.writer.queued.fetch_sub(1, Ordering::SeqCst);
+        self.shared.queued.fetch_sub(1, Ordering::SeqCst);
         if !self.served {
-            self.writer.due.notify_one();
+            self.shared.due.notify_one();
+        }
+    }
+}
+
+impl Held {
+    fn new(guard: OwnedMutexGuard<()>, shared: &Arc<Shared>) -> Self {
+        Self {
+            guard: Some(guard),
+            shared: shared.clone(),
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        // Jobs queued while the writer was held found it taken: run them.
+        let shared = &self.shared;
+        if lock(&shared.jobs).is_empty() {
+            return;
+        }
+        if let (Ok(guard), Ok(runtime)) = (
+            shared.writer.clone().try_lock_owned(),
+            tokio::runtime::Handle::try_current(),
+        ) {
+            runtime.spawn(run_queue(Held::new(guard, shared)));
         }
     }
 }
 
 impl Unit {
     pub(crate) fn conn(&self) -> &SyncMutex<Connection> {
-        &self.guard.conn
+        &self.shared.conn
     }
 
-    /// Releases the unit into its group and waits until the group is durably
-    /// committed. (Dropped while it waits, a unit is still committed with its
-    /// group, like a commit whose answer was lost.)
+    /// Releases the unit into its group. A unit from `begin` then waits
+    /// until the group is durably committed (dropped while it waits, it is
+    /// still committed with its group, like a commit whose answer was lost);
+    /// a job's unit leaves that wait to the job's caller.
     pub(crate) async fn commit(mut self) -> Result<()> {
-        lock(&self.guard.conn).execute_batch("RELEASE SAVEPOINT unit; SAVEPOINT unit")?;
-        self.guard.armed = true;
+        lock(&self.shared.conn).execute_batch("RELEASE SAVEPOINT unit; SAVEPOINT unit")?;
         let (done, durable) = oneshot::channel();
-        self.guard.waiting.push(done);
+        {
+            let mut group = lock(&self.shared.group);
+            group.armed = true;
+            group.waiting.push(done);
+        }
         self.committed = true;
-        if self.due_now() {
-            self.guard.commit_group();
+        if let Holder::Job(handback) = &self.holder {
+            *lock(handback) = Some(durable);
+            return Ok(());
+        }
+        if self.shared.group_due() {
+            self.shared.commit_group();
         }
         drop(self);
-        match durable.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(cause)) => Err(StoreError::GroupCommit(cause)),
-            Err(_) => Err(StoreError::GroupCommit("the writer stopped".into())),
-        }
-    }
-
-    /// The group should be committed now: nobody waits to join it, or it is large or old.
-    fn due_now(&self) -> bool {
-        self.queued.load(Ordering::SeqCst) == 0
-            || self.guard.waiting.len() >= GROUP_MAX_UNITS
-            || self
-                .guard
-                .open
-                .is_some_and(|at| at.elapsed() >= GROUP_MAX_AGE)
+        wait(durable).await
     }
 }
 
 impl Drop for Unit {
     fn drop(&mut self) {
         if !self.committed {
-            self.guard.abandoned = true;
-            // Ends the group even when no other unit comes to commit it.
-            self.due.notify_one();
+            lock(&self.shared.group).abandoned = true;
+            if let Holder::Begun { .. } = self.holder {
+                // Ends the group even when no other unit comes to commit it.
+                self.shared.due.notify_one();
+            }
         }
     }
 }
 
-impl WriterState {
+/// Waits until a committed unit's group is on disk.
+pub(crate) async fn wait(durable: Durability) -> Result<()> {
+    match durable.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(cause)) => Err(StoreError::GroupCommit(cause)),
+        Err(_) => Err(StoreError::GroupCommit("the writer stopped".into())),
+    }
+}
+
+impl Shared {
+    /// Opens a group if none is, and the unit's savepoint. The caller holds the writer.
+    fn open_unit(&self) -> Result<()> {
+        self.roll_back_abandoned();
+        let mut group = lock(&self.group);
+        // IMMEDIATE takes the write lock up front, so a group never fails
+        // half-way because another process wrote first.
+        let start = match (group.open.is_some(), group.armed) {
+            (true, true) => None,
+            (true, false) => Some("SAVEPOINT unit"),
+            (false, _) => Some("BEGIN IMMEDIATE; SAVEPOINT unit"),
+        };
+        if let Some(sql) = start {
+            let conn = lock(&self.conn);
+            if let Err(e) = conn.execute_batch(sql) {
+                if group.open.is_none() {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+                // The group may hold units that counted on this one to end it.
+                self.due.notify_one();
+                return Err(e.into());
+            }
+        }
+        group.open.get_or_insert_with(Instant::now);
+        group.armed = false;
+        Ok(())
+    }
+
+    /// The open group should be committed now: nobody waits to join it, or it is large or old.
+    fn group_due(&self) -> bool {
+        let group = lock(&self.group);
+        (self.queued.load(Ordering::SeqCst) == 0 && lock(&self.jobs).is_empty())
+            || group.waiting.len() >= GROUP_MAX_UNITS
+            || group.open.is_some_and(|at| at.elapsed() >= GROUP_MAX_AGE)
+    }
+
     /// Undoes an abandoned unit by rolling back to its savepoint, which stays,
     /// armed for the next unit. When that fails the group fails with it.
-    fn roll_back_abandoned(&mut self) {
-        if !self.abandoned {
+    fn roll_back_abandoned(&self) {
+        let mut group = lock(&self.group);
+        if !group.abandoned {
             return;
         }
         let rolled_back = lock(&self.conn).execute_batch("ROLLBACK TO SAVEPOINT unit");
         match rolled_back {
             Ok(()) => {
-                self.abandoned = false;
-                self.armed = true;
+                group.abandoned = false;
+                group.armed = true;
             }
             // SQLite ends the whole transaction on some errors (I/O, a full
             // disk); the writes of the units waiting in it are gone with it.
-            Err(e) => self.fail_group(e.to_string()),
+            Err(e) => self.fail_group(&mut group, e.to_string()),
         }
     }
 
     /// Commits the open group; what it returns resolves once the group is on
-    /// disk, when its units are told too.
-    fn commit_group(&mut self) -> Option<oneshot::Receiver<Result<(), String>>> {
+    /// disk, when its units are told too. The caller holds the writer.
+    fn commit_group(&self) -> Option<Durability> {
         self.roll_back_abandoned();
-        let opened = self.open?;
+        let mut group = lock(&self.group);
+        let opened = group.open?;
         // Numbered before readers can see it (see `seen`).
-        let group = self.syncer.number_group();
+        let number = self.syncer.number_group();
         let committed = lock(&self.conn).execute_batch("COMMIT");
         if let Err(e) = committed {
-            self.fail_group(e.to_string());
+            self.fail_group(&mut group, e.to_string());
             return None;
         }
         tracing::debug!(
-            units = self.waiting.len(),
+            units = group.waiting.len(),
             group_us = opened.elapsed().as_micros() as u64,
             "group committed"
         );
-        self.open = None;
-        self.armed = false;
+        group.open = None;
+        group.armed = false;
         let (synced_tx, synced) = oneshot::channel();
-        self.waiting.push(synced_tx);
-        self.syncer.sync(group, std::mem::take(&mut self.waiting));
+        group.waiting.push(synced_tx);
+        self.syncer.sync(number, std::mem::take(&mut group.waiting));
         // The flush's own wait resolves with the others.
         Some(synced)
     }
 
-    fn fail_group(&mut self, cause: String) {
+    fn fail_group(&self, group: &mut Group, cause: String) {
         tracing::error!(%cause, "a group of write transactions failed");
         let _ = lock(&self.conn).execute_batch("ROLLBACK");
-        self.open = None;
-        self.armed = false;
-        self.abandoned = false;
-        for unit in self.waiting.drain(..) {
+        group.open = None;
+        group.armed = false;
+        group.abandoned = false;
+        for unit in group.waiting.drain(..) {
             let _ = unit.send(Err(cause.clone()));
         }
     }
@@ -390,7 +527,7 @@ impl Syncer {
 
     /// The units of `group`, just committed: they answer after the next sync.
     fn sync(&self, group: u64, units: Vec<Durable>) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = lock(&self.state);
         if state.stopped {
             // The thread may be gone (the store is closing): sync here.
             drop(state);
@@ -418,14 +555,14 @@ impl Syncer {
     }
 
     fn stop(&self) {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).stopped = true;
+        lock(&self.state).stopped = true;
         self.wake.notify_one();
     }
 
     fn run(&self) {
         loop {
             let (upto, units) = {
-                let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                let mut state = lock(&self.state);
                 while state.pending.is_empty() && !state.stopped {
                     state = self.wake.wait(state).unwrap_or_else(|p| p.into_inner());
                 }
@@ -443,13 +580,15 @@ impl Syncer {
 /// The committer: each time it is woken, it queues for the connection behind
 /// the units already waiting and commits the group they formed: a group
 /// whose last unit was abandoned, or left the queue, has nobody else to.
-async fn commit_groups(state: Weak<Mutex<WriterState>>, due: Arc<Notify>) {
+async fn commit_groups(shared: Weak<Shared>, due: Arc<Notify>) {
     loop {
         due.notified().await;
-        let Some(state) = state.upgrade() else {
+        let Some(shared) = shared.upgrade() else {
             return;
         };
-        state.lock().await.commit_group();
+        let held = Held::new(shared.writer.clone().lock_owned().await, &shared);
+        shared.commit_group();
+        drop(held);
     }
 }
 
@@ -567,7 +706,7 @@ mod tests {
         let crate::Connections::Sqlite { writer, .. } = &store.connections else {
             unreachable!("a SQLite store")
         };
-        let paused = writer.syncer.paused.lock().expect("pause");
+        let paused = writer.shared.syncer.paused.lock().expect("pause");
         let unit = {
             let store = store.clone();
             tokio::spawn(async move {

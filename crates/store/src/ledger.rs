@@ -1,6 +1,6 @@
 //! The ledger: postings, their legs, and running balances with floors.
 
-use crate::db::query;
+use crate::db::{query, Param};
 use crate::{get_i64, get_opt_i64, get_str, Result, Store, Tx, Writes};
 use backflow_domain::ledger::{Account, Posting};
 use backflow_domain::Timestamp;
@@ -138,6 +138,60 @@ const UPSERT_BALANCE: &str = "INSERT INTO ledger_balances (account, currency, ba
      ON CONFLICT (account, currency) DO UPDATE SET balance = ledger_balances.balance + $1, floor = $4 \
      WHERE $5 = 0 OR $1 >= 0 OR $4 IS NULL OR ledger_balances.balance + $1 >= $4";
 
+/// What one leg (or several of one batch) does to a running balance.
+#[derive(Debug)]
+pub(crate) struct BalanceChange {
+    account: String,
+    currency: &'static str,
+    amount: i64,
+    floor: Option<i64>,
+    enforce: bool,
+}
+
+impl BalanceChange {
+    /// A debit the account's floor may refuse.
+    pub(crate) fn refusable(&self) -> bool {
+        self.enforce && self.floor.is_some() && self.amount < 0
+    }
+
+    pub(crate) fn account(&self) -> &str {
+        &self.account
+    }
+
+    pub(crate) fn same_balance(&self, other: &Self) -> bool {
+        self.account == other.account && self.currency == other.currency
+    }
+
+    /// Takes in a later change of the same balance; neither may be refusable.
+    pub(crate) fn absorb(&mut self, later: Self) {
+        self.amount += later.amount;
+        self.floor = later.floor;
+        self.enforce = later.enforce;
+    }
+
+    /// Changes nothing (legs that cancel out within a batch).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.amount == 0
+    }
+
+    pub(crate) fn statement(&self) -> (&'static str, Vec<Param>) {
+        // A debit below the floor of a fresh balance is refused whether or
+        // not the balance exists yet, so it never creates one.
+        let sql = match self.enforce && self.floor.is_some_and(|f| self.amount < f) {
+            true => UPDATE_BALANCE,
+            false => UPSERT_BALANCE,
+        };
+        let params = vec![
+            self.amount.into(),
+            self.account.as_str().into(),
+            self.currency.into(),
+            self.floor.into(),
+            i64::from(self.enforce).into(),
+        ];
+        (sql, params)
+    }
+}
+
 impl Writes {
     /// Adds a balanced posting: its row, its legs and its balance changes. A
     /// debit that would take a floored account below its floor refuses the
@@ -151,21 +205,6 @@ impl Writes {
         for (i, leg) in posting.legs.iter().enumerate() {
             let account = leg.account.key();
             let currency = leg.currency.code();
-            let floor = floors.of(&leg.account);
-            let params = vec![
-                leg.amount.into(),
-                account.as_str().into(),
-                currency.into(),
-                floor.into(),
-                i64::from(floors.enforce).into(),
-            ];
-            // A debit below the floor of a fresh balance is refused whether or
-            // not the balance exists yet, so it never creates one.
-            let sql = match floors.enforce && floor.is_some_and(|f| leg.amount < f) {
-                true => UPDATE_BALANCE,
-                false => UPSERT_BALANCE,
-            };
-            let refusable = floors.enforce && floor.is_some() && leg.amount < 0;
             let n = legs.len();
             if i > 0 {
                 legs_sql.push_str(", ");
@@ -185,7 +224,13 @@ impl Writes {
                 currency.into(),
                 leg.amount.into(),
             ]);
-            self.push_balance(sql, params, refusable.then_some(account));
+            self.change_balance(BalanceChange {
+                account,
+                currency,
+                amount: leg.amount,
+                floor: floors.of(&leg.account),
+                enforce: floors.enforce,
+            });
         }
         self.push(
             "INSERT INTO ledger_postings (posting_id, kind, reference, created_at) VALUES ($1, $2, $3, $4)",

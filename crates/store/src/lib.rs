@@ -38,8 +38,11 @@ use db::{Db, Readers, Row, Value};
 use group::{GroupWriter, Unit};
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyConnection, AnyPool, Connection};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::oneshot;
 
 /// Which database is behind the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,6 +182,39 @@ impl Store {
         })
     }
 
+    /// Runs `work` as one write transaction and answers once what it
+    /// committed is on disk. `work` decides: [`Tx::commit`], or drop the
+    /// transaction to roll it back. On SQLite the work is queued for the
+    /// writer and run by the task holding it, back to back with the work
+    /// queued beside it (see `group.rs`), so it must not wait on anything but
+    /// the store; a caller gone before its work started leaves it unrun.
+    pub async fn transact<T, E, F, Fut>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(Tx) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let Connections::Sqlite { writer, .. } = &self.connections else {
+            return work(self.begin().await?).await;
+        };
+        let (answer, answered) = oneshot::channel();
+        writer.submit(Box::new(QueuedWork { work, answer })).await;
+        let (outcome, durability) = tokio::time::timeout(group::ACQUIRE_TIMEOUT, answered)
+            .await
+            .map_err(|_| {
+                StoreError::Unavailable(format!(
+                    "the writer stayed busy for {} s",
+                    group::ACQUIRE_TIMEOUT.as_secs()
+                ))
+            })?
+            .map_err(|_| StoreError::Unavailable("the writer stopped".into()))?;
+        if let Some(durability) = durability {
+            group::wait(durability).await?;
+        }
+        outcome
+    }
+
     /// Runs `read`, whose answer reports what is stored (a refund, a
     /// payment), and returns once what it saw is on disk: on SQLite readers
     /// see a group committed before its WAL is synced (see `group.rs`).
@@ -236,6 +272,45 @@ impl Tx {
             Work::Pooled(tx) => Db::Postgres(tx),
             Work::Unit(unit) => Db::Sqlite(unit.conn()),
         }
+    }
+}
+
+/// Work for SQLite's writer, and where its answer goes: the outcome, and
+/// the wait for durability when it committed.
+struct QueuedWork<F, T, E> {
+    work: F,
+    answer: oneshot::Sender<(Result<T, E>, Option<group::Durability>)>,
+}
+
+impl<T, E, F, Fut> group::Job for QueuedWork<F, T, E>
+where
+    F: FnOnce(Tx) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+{
+    fn wanted(&self) -> bool {
+        !self.answer.is_closed()
+    }
+
+    fn run(
+        self: Box<Self>,
+        unit: Unit,
+        handback: group::Handback,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(async move {
+            let tx = Tx {
+                work: Work::Unit(unit),
+                backend: Backend::Sqlite,
+            };
+            let outcome = (self.work)(tx).await;
+            let durability = db::lock(&handback).take();
+            let _ = self.answer.send((outcome, durability));
+        })
+    }
+
+    fn refuse(self: Box<Self>, error: StoreError) {
+        let _ = self.answer.send((Err(error.into()), None));
     }
 }
 

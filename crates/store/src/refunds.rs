@@ -235,35 +235,15 @@ impl Writes {
                 placeholders.join(", ")
             )
         });
-        let mut params: Vec<Param> = vec![
-            r.id.as_str().into(),
-            r.merchant.as_str().into(),
-            r.request_id.as_str().into(),
-            r.payment_id.as_str().into(),
-            r.amount.currency.code().into(),
-            r.amount.minor.into(),
-            r.status.as_str().into(),
-            r.reason.as_deref().into(),
-            r.notify_url.as_deref().into(),
-            r.result_code.as_deref().into(),
-            i64::from(r.notify_on_final).into(),
-            r.held.currency.code().into(),
-        ];
-        params.extend(money_params(r));
-        params.extend([
-            r.acquirer.as_ref().map(|a| a.name.clone()).into(),
-            r.acquirer.as_ref().map(|a| a.merchant_id.clone()).into(),
-            r.acquirer.as_ref().map(|a| a.transaction_id.clone()).into(),
-            r.acquirer.as_ref().map(|a| a.reference_no.clone()).into(),
-            r.reversed_at.map(Timestamp::millis).into(),
-            r.created_at.millis().into(),
-            r.finished_at.map(Timestamp::millis).into(),
-        ]);
-        self.push(SQL.as_str(), params);
+        self.push_insert(r.id.as_str().to_owned(), SQL.as_str(), insert_params(r));
     }
 
-    /// Writes back what a refund's life changes after it is created.
+    /// Writes back what a refund's life changes after it is created (in
+    /// this batch or before).
     pub fn update_refund(&mut self, r: &Refund) {
+        if self.replace(r.id.as_str(), insert_params(r)) {
+            return;
+        }
         let mut params = money_params(r).to_vec();
         params.extend([
             r.status.as_str().into(),
@@ -280,6 +260,35 @@ impl Writes {
             params,
         );
     }
+}
+
+/// A refund's row, in [`REFUND_COLUMNS`] order.
+fn insert_params(r: &Refund) -> Vec<Param> {
+    let mut params: Vec<Param> = vec![
+        r.id.as_str().into(),
+        r.merchant.as_str().into(),
+        r.request_id.as_str().into(),
+        r.payment_id.as_str().into(),
+        r.amount.currency.code().into(),
+        r.amount.minor.into(),
+        r.status.as_str().into(),
+        r.reason.as_deref().into(),
+        r.notify_url.as_deref().into(),
+        r.result_code.as_deref().into(),
+        i64::from(r.notify_on_final).into(),
+        r.held.currency.code().into(),
+    ];
+    params.extend(money_params(r));
+    params.extend([
+        r.acquirer.as_ref().map(|a| a.name.clone()).into(),
+        r.acquirer.as_ref().map(|a| a.merchant_id.clone()).into(),
+        r.acquirer.as_ref().map(|a| a.transaction_id.clone()).into(),
+        r.acquirer.as_ref().map(|a| a.reference_no.clone()).into(),
+        r.reversed_at.map(Timestamp::millis).into(),
+        r.created_at.millis().into(),
+        r.finished_at.map(Timestamp::millis).into(),
+    ]);
+    params
 }
 
 /// The refund's money as stored, in column order: held, settled, the

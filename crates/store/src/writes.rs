@@ -2,11 +2,13 @@
 //!
 //! A step that decides several writes (a reservation, the refund, what the
 //! channel's answer makes of it) hands them on as one [`Writes`], so that the
-//! balance changes among them can run last (see [`Tx::write`]) and a floored
-//! one that is refused undoes the others.
+//! balance changes among them run apart from the rest (see [`Tx::write`]), a
+//! row inserted and changed is written once, and a floored change that is
+//! refused undoes the others.
 
 use crate::db::{query, Param, Query};
-use crate::{Result, StoreError, Tx};
+use crate::ledger::BalanceChange;
+use crate::{Backend, Result, StoreError, Tx};
 use std::borrow::Cow;
 
 /// One statement of a batch, with its parameters numbered from `$1`.
@@ -14,11 +16,9 @@ use std::borrow::Cow;
 struct Write {
     sql: Cow<'static, str>,
     params: Vec<Param>,
-    /// It changes a running balance: a row that many transactions change.
-    balance: bool,
-    /// When set, the statement must change a row or the whole batch is
-    /// refused as [`StoreError::BelowFloor`] for this account.
-    floor_of: Option<String>,
+    /// The row it inserts, when a later change of that row in the batch may
+    /// be folded into it (see [`Writes::replace`]).
+    row: Option<String>,
 }
 
 /// Writes that need no answer but whether they changed their rows, applied
@@ -26,6 +26,8 @@ struct Write {
 #[derive(Debug, Default)]
 pub struct Writes {
     writes: Vec<Write>,
+    /// Running balances changed, in order; they run apart from the other writes.
+    balances: Vec<BalanceChange>,
 }
 
 impl Writes {
@@ -37,25 +39,50 @@ impl Writes {
         self.writes.push(Write {
             sql: sql.into(),
             params,
-            balance: false,
-            floor_of: None,
+            row: None,
         });
     }
 
-    /// A change of a running balance; with `floor_of`, one that changes no
-    /// row when that account's floor refuses it.
-    pub(crate) fn push_balance(
-        &mut self,
-        sql: &'static str,
-        params: Vec<Param>,
-        floor_of: Option<String>,
-    ) {
+    /// An insert of `row`, which a later [`Writes::replace`] may take the place of.
+    pub(crate) fn push_insert(&mut self, row: String, sql: &'static str, params: Vec<Param>) {
         self.writes.push(Write {
             sql: sql.into(),
             params,
-            balance: true,
-            floor_of,
+            row: Some(row),
         });
+    }
+
+    /// Puts a new insert of `row` in place of the batch's insert of it, so
+    /// that a row created and changed in one batch is written once. False
+    /// when the batch does not insert `row`.
+    pub(crate) fn replace(&mut self, row: &str, params: Vec<Param>) -> bool {
+        match self
+            .writes
+            .iter_mut()
+            .find(|w| w.row.as_deref() == Some(row))
+        {
+            Some(insert) => {
+                insert.params = params;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A change of a running balance. It is folded into the batch's last
+    /// change of the same balance when neither can be refused: a refund that
+    /// reserves and settles at once leaves its reserved balance as it was,
+    /// and changes it not at all.
+    pub(crate) fn change_balance(&mut self, change: BalanceChange) {
+        let last = self
+            .balances
+            .iter_mut()
+            .rev()
+            .find(|b| b.same_balance(&change));
+        match last {
+            Some(last) if !last.refusable() && !change.refusable() => last.absorb(change),
+            _ => self.balances.push(change),
+        }
     }
 }
 
@@ -65,25 +92,41 @@ const ROLLBACK: &str = "ROLLBACK TO SAVEPOINT writes";
 const RELEASE: &str = "RELEASE SAVEPOINT writes";
 
 impl Tx {
-    /// Applies a batch, all or nothing: when a floored statement changes no
-    /// row, none of the batch stays and it fails with [`StoreError::BelowFloor`].
+    /// Applies a batch, all or nothing: when a floored balance change is
+    /// refused, none of the batch stays and it fails with [`StoreError::BelowFloor`].
     ///
-    /// Balance changes run last, in the order they were added: on PostgreSQL
-    /// a changed row stays locked until the transaction commits, and the
-    /// balance rows are the ones every transaction of a merchant needs.
+    /// Balance changes keep their order among themselves. On PostgreSQL they
+    /// run last: a changed row stays locked until the transaction commits,
+    /// and the balance rows are the ones every transaction of a merchant
+    /// needs. On SQLite, where nothing else writes meanwhile, they run first,
+    /// so that a refusal usually comes before anything it would have to undo.
     pub async fn write(&mut self, writes: Writes) -> Result<()> {
-        let (mut writes, balances): (Vec<Write>, Vec<Write>) =
-            writes.writes.into_iter().partition(|w| !w.balance);
-        writes.extend(balances);
+        let balances = writes
+            .balances
+            .into_iter()
+            .filter(|b| !b.is_empty())
+            .map(|b| {
+                let refusable = b.refusable().then(|| b.account().to_owned());
+                let (sql, params) = b.statement();
+                (Cow::Borrowed(sql), params, refusable)
+            });
+        let others = writes.writes.into_iter().map(|w| (w.sql, w.params, None));
+        let ordered: Vec<_> = match self.backend {
+            Backend::Postgres => others.chain(balances).collect(),
+            Backend::Sqlite => balances.chain(others).collect(),
+        };
         // A refusal stops the batch: only one after other writes has anything to undo.
         // The savepoint of a batch that stands is released with the transaction.
-        let guarded = writes.iter().skip(1).any(|w| w.floor_of.is_some());
+        let guarded = ordered
+            .iter()
+            .skip(1)
+            .any(|(_, _, floor_of)| floor_of.is_some());
         if guarded {
             query(SAVEPOINT).execute(self.conn()).await?;
         }
-        for w in writes {
-            let changed = Query::new(&w.sql, w.params).execute(self.conn()).await?;
-            if let Some(account) = w.floor_of.filter(|_| changed == 0) {
+        for (sql, params, floor_of) in ordered {
+            let changed = Query::new(&sql, params).execute(self.conn()).await?;
+            if let Some(account) = floor_of.filter(|_| changed == 0) {
                 if guarded {
                     query(ROLLBACK).execute(self.conn()).await?;
                     query(RELEASE).execute(self.conn()).await?;
