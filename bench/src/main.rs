@@ -142,7 +142,9 @@ async fn all(args: AllArgs) -> anyhow::Result<()> {
         );
         let measured = match server.create_merchant().await {
             Ok(creds) => match Merchant::new(creds) {
-                Ok(merchant) => measure(server.addr, &merchant, server.stat_path(), &args.load).await,
+                Ok(merchant) => {
+                    measure(server.addr, &merchant, server.stat_path(), &args.load).await
+                }
                 Err(e) => Err(e),
             },
             Err(e) => Err(e),

@@ -297,7 +297,9 @@ impl Readers {
 
 /// A lock; a panic while it was held left what it guards usable (a connection, a queue).
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Opens the database file with the settings every connection shares.

@@ -594,7 +594,7 @@ async fn commit_groups(shared: Weak<Shared>, due: Arc<Notify>) {
 
 #[cfg(test)]
 mod tests {
-    use crate::Store;
+    use crate::{Store, StoreError};
     use std::path::PathBuf;
     use std::time::Duration;
 
@@ -649,6 +649,91 @@ mod tests {
             let stored = store.platform_key(&format!("key-{i}")).await.expect("read");
             assert_eq!(stored.is_some(), i % 3 != 0, "key-{i}");
         }
+        store.close().await;
+        remove(&path);
+    }
+
+    /// Queued work runs on whichever task holds the writer, back to back
+    /// with the work queued beside it, and beside units from `begin`: what
+    /// commits is on disk when its caller is answered; what ends without a
+    /// commit (or with an error after a write) leaves nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queued_work_commits_what_it_commits_and_nothing_else() {
+        let (store, path) = scratch("queued").await;
+        let work = (0..96).map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let name = format!("key-{i}");
+                if i % 8 == 7 {
+                    // A use case that holds the writer across its own awaits.
+                    let mut tx = store.begin().await.expect("begin");
+                    tx.ensure_platform_key(&name, "secret")
+                        .await
+                        .expect("write");
+                    tokio::task::yield_now().await;
+                    tx.commit().await.expect("commit");
+                    return;
+                }
+                let written = name.clone();
+                let answer = store
+                    .transact(move |mut tx| async move {
+                        tx.ensure_platform_key(&written, "secret").await?;
+                        match i % 4 {
+                            // Refused after writing: rolled back.
+                            0 => Err(StoreError::Duplicate),
+                            // Dropped uncommitted: rolled back.
+                            1 => Ok(false),
+                            _ => tx.commit().await.map(|()| true),
+                        }
+                    })
+                    .await;
+                let committed = matches!(answer, Ok(true));
+                assert_eq!(committed, i % 4 >= 2, "key-{i}: {answer:?}");
+                if committed {
+                    // Answered means on disk: any reader sees it now.
+                    assert!(store.platform_key(&name).await.expect("read").is_some());
+                }
+            })
+        });
+        for unit in work.collect::<Vec<_>>() {
+            unit.await.expect("unit");
+        }
+        for i in 0..96 {
+            let stored = store.platform_key(&format!("key-{i}")).await.expect("read");
+            assert_eq!(stored.is_some(), i % 8 == 7 || i % 4 >= 2, "key-{i}");
+        }
+        store.close().await;
+        remove(&path);
+    }
+
+    /// Work whose caller is gone before it starts (a client that hung up
+    /// while it was queued) is not run.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queued_work_whose_caller_left_is_not_run() {
+        let (store, path) = scratch("left").await;
+        let holder = store.begin().await.expect("begin");
+        let queued = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .transact(|mut tx| async move {
+                        tx.ensure_platform_key("late", "secret").await?;
+                        tx.commit().await
+                    })
+                    .await
+            })
+        };
+        // Queued behind the holder, then its caller goes.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        queued.abort();
+        let _ = queued.await;
+        drop(holder);
+        // Queued after it: once this has run, the queue has passed it.
+        store
+            .transact(|tx| async move { tx.commit().await })
+            .await
+            .expect("later work");
+        assert!(store.platform_key("late").await.expect("read").is_none());
         store.close().await;
         remove(&path);
     }

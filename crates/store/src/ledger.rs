@@ -158,6 +158,11 @@ impl BalanceChange {
         &self.account
     }
 
+    #[cfg(test)]
+    pub(crate) fn amount(&self) -> i64 {
+        self.amount
+    }
+
     pub(crate) fn same_balance(&self, other: &Self) -> bool {
         self.account == other.account && self.currency == other.currency
     }

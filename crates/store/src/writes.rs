@@ -137,3 +137,85 @@ impl Tx {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Writes;
+    use crate::Floors;
+    use backflow_domain::ledger::{refund_released, refund_reserved, refund_settled};
+    use backflow_domain::{ClientId, Money, Timestamp};
+
+    fn usd(minor: i64) -> Money {
+        Money::new(backflow_domain::Currency::parse("USD").expect("USD"), minor)
+    }
+
+    /// (account, amount) of each balance statement the batch will run.
+    fn balances(writes: &Writes) -> Vec<(String, i64)> {
+        writes
+            .balances
+            .iter()
+            .filter(|b| !b.is_empty())
+            .map(|b| (b.account().to_owned(), b.amount()))
+            .collect()
+    }
+
+    #[test]
+    fn a_refund_reserved_and_settled_at_once_leaves_its_reserved_balance_alone() {
+        let m = ClientId::parse("M1").expect("client id");
+        let now = Timestamp::from_millis(0);
+        let mut writes = Writes::new();
+        writes.post(
+            &refund_reserved(&m, "r1", usd(500)),
+            "p1",
+            now,
+            Floors::enforced(0),
+        );
+        let settled = refund_settled(&m, "r1", usd(500), usd(500), usd(500), 0);
+        writes.post(
+            &settled,
+            "p2",
+            now,
+            Floors {
+                overdraft_minor: 0,
+                enforce: false,
+            },
+        );
+        assert_eq!(
+            balances(&writes),
+            [
+                ("merchant:M1:available".to_owned(), -500),
+                ("scheme:clearing".to_owned(), 500)
+            ]
+        );
+    }
+
+    /// A refusable debit sees exactly the balance it would have seen
+    /// unnetted: nothing after it is folded into a change before it.
+    #[test]
+    fn no_change_is_folded_across_a_refusable_debit() {
+        let m = ClientId::parse("M1").expect("client id");
+        let now = Timestamp::from_millis(0);
+        let mut writes = Writes::new();
+        let unenforced = Floors {
+            overdraft_minor: 0,
+            enforce: false,
+        };
+        writes.post(&refund_released(&m, "r0", usd(300)), "p0", now, unenforced);
+        writes.post(
+            &refund_reserved(&m, "r1", usd(500)),
+            "p1",
+            now,
+            Floors::enforced(0),
+        );
+        writes.post(&refund_released(&m, "r1", usd(500)), "p2", now, unenforced);
+        assert_eq!(
+            balances(&writes),
+            [
+                ("merchant:M1:reserved".to_owned(), -300),
+                ("merchant:M1:available".to_owned(), 300),
+                ("merchant:M1:available".to_owned(), -500),
+                ("merchant:M1:available".to_owned(), 500),
+            ]
+        );
+    }
+}
