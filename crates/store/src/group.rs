@@ -21,7 +21,8 @@
 //! since its last sync, before any unit of them answers. A unit therefore
 //! answers only once its WAL frames are on disk, as with `synchronous=FULL`,
 //! but later groups are written while the disk works, and one sync serves
-//! them all. WAL with `NORMAL` syncs the WAL before each checkpoint and the
+//! them all. Checkpoints run on a thread of their own, off the writer's
+//! path; WAL with `NORMAL` syncs the WAL before each checkpoint and the
 //! database after it, so what was synced stays recoverable.
 //!
 //! Readers see a group once it is committed, before it is synced. Reads
@@ -142,10 +143,11 @@ impl GroupWriter {
                 path.display()
             )));
         }
-        // The WAL is synced after each group's COMMIT by the syncer (see above).
-        // SQLite's automatic checkpoint, every 1,000 pages of WAL, runs inside a
-        // COMMIT and syncs both files, a millisecond or two now and then.
-        conn.execute_batch("PRAGMA synchronous=NORMAL")?;
+        // The WAL is synced after each group's COMMIT by the syncer (see above),
+        // and copied into the database file by the checkpointer: SQLite's
+        // automatic checkpoint would run inside a COMMIT and hold the writer
+        // for a millisecond or more.
+        conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0")?;
         let mut wal_path = path.as_os_str().to_owned();
         wal_path.push("-wal");
         let wal = File::options()
@@ -157,11 +159,13 @@ impl GroupWriter {
             .map_err(|e| {
                 StoreError::Unavailable(format!("{}: {e}", Path::new(&wal_path).display()))
             })?;
+        let syncer = Syncer::start(wal)?;
+        start_checkpointer(crate::db::open_sqlite(path)?, Arc::downgrade(&syncer))?;
         let shared = Arc::new(Shared {
             writer: Arc::new(Mutex::new(())),
             conn: SyncMutex::new(conn),
             group: SyncMutex::new(Group::default()),
-            syncer: Syncer::start(wal)?,
+            syncer,
             jobs: SyncMutex::new(VecDeque::new()),
             due: Arc::new(Notify::new()),
             queued: AtomicUsize::new(0),
@@ -577,6 +581,38 @@ impl Syncer {
     }
 }
 
+/// How often the checkpointer looks for synced groups to copy.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// Copies the WAL into the database file, on a connection and a thread of
+/// its own, once groups have been synced since its last copy. PASSIVE: it
+/// waits for neither the writer nor the readers, and SQLite restarts the WAL
+/// at the writer's next group once a checkpoint has copied all of it. Like
+/// every checkpoint it syncs the WAL before it copies and the database file
+/// after, so what was on disk stays so. It stops with the syncer.
+fn start_checkpointer(conn: Connection, syncer: Weak<Syncer>) -> Result<()> {
+    let mut copied = 0;
+    let run = move || loop {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        let synced = match syncer.upgrade() {
+            Some(syncer) if !lock(&syncer.state).stopped => *syncer.synced.borrow(),
+            _ => return,
+        };
+        if synced == copied {
+            continue;
+        }
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            Ok(()) => copied = synced,
+            Err(e) => tracing::warn!(error = %e, "a WAL checkpoint failed; it is tried again"),
+        }
+    };
+    std::thread::Builder::new()
+        .name("backflow-wal-checkpoint".into())
+        .spawn(run)
+        .map(drop)
+        .map_err(|e| StoreError::Unavailable(format!("cannot start the WAL checkpointer: {e}")))
+}
+
 /// The committer: each time it is woken, it queues for the connection behind
 /// the units already waiting and commits the group they formed: a group
 /// whose last unit was abandoned, or left the queue, has nobody else to.
@@ -781,6 +817,35 @@ mod tests {
         store.close().await;
         remove(&path);
     }
+    /// The writer never checkpoints: the checkpointer copies synced groups
+    /// into the database file, on its own thread.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn synced_groups_reach_the_database_file() {
+        let (store, path) = scratch("checkpoint").await;
+        let before = std::fs::metadata(&path).expect("database file").len();
+        for i in 0..400 {
+            let name = format!("key-{i:04}");
+            store
+                .transact(move |mut tx| async move {
+                    tx.ensure_platform_key(&name, &"k".repeat(200)).await?;
+                    tx.commit().await
+                })
+                .await
+                .expect("write");
+        }
+        let mut grown = false;
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            grown = std::fs::metadata(&path).expect("database file").len() > before;
+            if grown {
+                break;
+            }
+        }
+        assert!(grown, "the database file stayed at {before} bytes");
+        store.close().await;
+        remove(&path);
+    }
+
     /// Readers see a committed group before it is synced; a read that reports
     /// what is stored waits for the sync, as the unit that wrote it does.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -187,7 +187,8 @@ impl Store {
     /// transaction to roll it back. On SQLite the work is queued for the
     /// writer and run by the task holding it, back to back with the work
     /// queued beside it (see `group.rs`), so it must not wait on anything but
-    /// the store; a caller gone before its work started leaves it unrun.
+    /// its own statements, nor start another transaction; a caller gone
+    /// before its work started leaves it unrun.
     pub async fn transact<T, E, F, Fut>(&self, work: F) -> Result<T, E>
     where
         F: FnOnce(Tx) -> Fut + Send + 'static,
