@@ -630,30 +630,9 @@ async fn commit_groups(shared: Weak<Shared>, due: Arc<Notify>) {
 
 #[cfg(test)]
 mod tests {
-    use crate::{Store, StoreError};
-    use std::path::PathBuf;
+    use crate::testing::{remove, scratch};
+    use crate::StoreError;
     use std::time::Duration;
-
-    /// A store on a fresh database file, and the file.
-    async fn scratch(name: &str) -> (Store, PathBuf) {
-        let path = std::env::temp_dir().join(format!(
-            "backflow-{name}-{}-{}.db",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos())
-        ));
-        let store = Store::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .expect("store");
-        (store, path)
-    }
-
-    fn remove(path: &std::path::Path) {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
-    }
 
     /// Units that commit are durable and visible to readers once their commit
     /// returns; units dropped uncommitted leave nothing, though they shared

@@ -303,10 +303,17 @@ impl Store {
                 sum: get_i64(r, "total")?,
             });
         }
+        // A batch whose legs cancel out on an account changes no balance row
+        // (see `Writes::change_balance`), so legs without a row must sum to 0.
         let drift = query(
             "SELECT b.account, b.currency, b.balance, CAST(COALESCE(SUM(l.amount), 0) AS BIGINT) AS legs \
              FROM ledger_balances b LEFT JOIN ledger_legs l ON l.account = b.account AND l.currency = b.currency \
-             GROUP BY b.account, b.currency, b.balance HAVING b.balance <> COALESCE(SUM(l.amount), 0)",
+             GROUP BY b.account, b.currency, b.balance HAVING b.balance <> COALESCE(SUM(l.amount), 0) \
+             UNION ALL \
+             SELECT l.account, l.currency, CAST(0 AS BIGINT) AS balance, CAST(SUM(l.amount) AS BIGINT) AS legs \
+             FROM ledger_legs l WHERE NOT EXISTS \
+             (SELECT 1 FROM ledger_balances b WHERE b.account = l.account AND b.currency = l.currency) \
+             GROUP BY l.account, l.currency HAVING SUM(l.amount) <> 0",
         )
         .fetch_all(self.read())
         .await?;
@@ -364,5 +371,50 @@ impl Store {
             });
         }
         Ok(breaches)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::db::query;
+    use crate::testing::{remove, scratch};
+    use crate::{Floors, LedgerBreach};
+    use backflow_domain::ledger::refund_reserved;
+    use backflow_domain::{ClientId, Currency, Money, Timestamp};
+
+    /// Legs of an account with no balance row are checked too: they must
+    /// cancel out, as the legs a batch nets away do.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn legs_without_a_balance_row_must_cancel_out() {
+        let (store, path) = scratch("ledger").await;
+        let m = ClientId::parse("M1").expect("client id");
+        let usd = Currency::parse("USD").expect("USD");
+        let mut tx = store.begin().await.expect("begin");
+        let reserve = refund_reserved(&m, "r1", Money::new(usd, 500));
+        let floors = Floors {
+            overdraft_minor: 1_000,
+            enforce: true,
+        };
+        tx.post(&reserve, "p1", Timestamp::from_millis(0), floors)
+            .await
+            .expect("post");
+        query("DELETE FROM ledger_balances WHERE account = $1")
+            .bind("merchant:M1:reserved")
+            .execute(tx.conn())
+            .await
+            .expect("delete");
+        tx.commit().await.expect("commit");
+        let breaches = store.check_ledger().await.expect("check");
+        assert!(
+            breaches.contains(&LedgerBreach::BalanceDrift {
+                account: "merchant:M1:reserved".into(),
+                currency: "USD".into(),
+                stored: 0,
+                legs: 500,
+            }),
+            "{breaches:?}"
+        );
+        store.close().await;
+        remove(&path);
     }
 }

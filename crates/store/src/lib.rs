@@ -342,3 +342,30 @@ fn get_opt_i64(row: &Row, col: &str) -> Result<Option<i64>> {
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
 }
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::Store;
+    use std::path::{Path, PathBuf};
+
+    /// A store on a fresh database file, and the file.
+    pub(crate) async fn scratch(name: &str) -> (Store, PathBuf) {
+        let path = std::env::temp_dir().join(format!(
+            "backflow-{name}-{}-{}.db",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        let store = Store::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("store");
+        (store, path)
+    }
+
+    pub(crate) fn remove(path: &Path) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+}
