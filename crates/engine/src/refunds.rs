@@ -105,6 +105,7 @@ impl Engine {
             .await
     }
 
+    /// The refund's unit of work: all it awaits is its own statements (see `Store::transact`).
     async fn refund_in(
         &self,
         mut tx: Tx,
