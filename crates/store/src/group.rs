@@ -277,6 +277,10 @@ async fn run_queue(held: Held) {
             }
         }
     }
+    // The last job may have left the group open for one that was then not run.
+    if shared.group_due() {
+        shared.commit_group();
+    }
     drop(held);
 }
 
@@ -323,11 +327,17 @@ impl Held {
 impl Drop for Held {
     fn drop(&mut self) {
         drop(self.guard.take());
-        // Jobs queued while the writer was held found it taken: run them.
         let shared = &self.shared;
         if lock(&shared.jobs).is_empty() {
+            // A group left open with nobody queued to end it (its last unit
+            // was abandoned, or the task running the queue was cancelled) is
+            // ended by the committer.
+            if shared.queued.load(Ordering::SeqCst) == 0 && lock(&shared.group).open.is_some() {
+                shared.due.notify_one();
+            }
             return;
         }
+        // Jobs queued while the writer was held found it taken: run them.
         if let (Ok(guard), Ok(runtime)) = (
             shared.writer.clone().try_lock_owned(),
             tokio::runtime::Handle::try_current(),
@@ -370,11 +380,9 @@ impl Unit {
 impl Drop for Unit {
     fn drop(&mut self) {
         if !self.committed {
+            // Rolled back before anything else runs; releasing the writer
+            // sees to it that the group is ended (see `Held`).
             lock(&self.shared.group).abandoned = true;
-            if let Holder::Begun { .. } = self.holder {
-                // Ends the group even when no other unit comes to commit it.
-                self.shared.due.notify_one();
-            }
         }
     }
 }
@@ -668,6 +676,34 @@ mod tests {
         remove(&path);
     }
 
+    /// A unit that ends uncommitted, last in its group, leaves the group to
+    /// the committer: the units released into it before are answered.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_group_whose_last_unit_is_abandoned_is_still_committed() {
+        let (store, path) = scratch("abandoned").await;
+        let mut first = store.begin().await.expect("begin");
+        first
+            .ensure_platform_key("first", "secret")
+            .await
+            .expect("write");
+        let last = {
+            let store = store.clone();
+            tokio::spawn(async move { store.begin().await.expect("begin") })
+        };
+        // The last waits for the writer, so the first's commit leaves the group open for it.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let first = tokio::spawn(first.commit());
+        drop(last.await.expect("task"));
+        tokio::time::timeout(Duration::from_secs(5), first)
+            .await
+            .expect("the group was committed")
+            .expect("task")
+            .expect("commit");
+        assert!(store.platform_key("first").await.expect("read").is_some());
+        store.close().await;
+        remove(&path);
+    }
+
     /// Queued work runs on whichever task holds the writer, back to back
     /// with the work queued beside it, and beside units from `begin`: what
     /// commits is on disk when its caller is answered; what ends without a
@@ -727,28 +763,35 @@ mod tests {
     async fn queued_work_whose_caller_left_is_not_run() {
         let (store, path) = scratch("left").await;
         let holder = store.begin().await.expect("begin");
-        let queued = {
+        let queue = |name: &'static str| {
             let store = store.clone();
             tokio::spawn(async move {
                 store
-                    .transact(|mut tx| async move {
-                        tx.ensure_platform_key("late", "secret").await?;
+                    .transact(move |mut tx| async move {
+                        tx.ensure_platform_key(name, "secret").await?;
                         tx.commit().await
                     })
                     .await
             })
         };
-        // Queued behind the holder, then its caller goes.
+        // Both queue behind the holder; the second one's caller goes.
+        let first = queue("first");
         tokio::time::sleep(Duration::from_millis(50)).await;
-        queued.abort();
-        let _ = queued.await;
-        drop(holder);
-        // Queued after it: once this has run, the queue has passed it.
-        store
-            .transact(|tx| async move { tx.commit().await })
+        let gone = queue("gone");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        gone.abort();
+        let _ = gone.await;
+        let holder = tokio::spawn(holder.commit());
+        // The holder and the first kept their group open for the second,
+        // which is not run: the group is committed all the same.
+        let both = async {
+            first.await.expect("task").expect("first");
+            holder.await.expect("task").expect("holder");
+        };
+        tokio::time::timeout(Duration::from_secs(5), both)
             .await
-            .expect("later work");
-        assert!(store.platform_key("late").await.expect("read").is_none());
+            .expect("the group was committed once the queue was empty");
+        assert!(store.platform_key("gone").await.expect("read").is_none());
         store.close().await;
         remove(&path);
     }
