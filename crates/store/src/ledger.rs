@@ -149,6 +149,16 @@ pub(crate) struct BalanceChange {
 }
 
 impl BalanceChange {
+    /// The account keeps a running balance. Only accounts with a floor do:
+    /// the running balance is there to check debits against the floor. The
+    /// others (scheme clearing, the FX position, commission, funding) are
+    /// changed by every merchant's payments and refunds; a row for each would
+    /// be locked by all of them in turn on PostgreSQL. Their balance is the
+    /// sum of their legs.
+    pub(crate) fn kept(&self) -> bool {
+        self.floor.is_some()
+    }
+
     /// A debit the account's floor may refuse.
     pub(crate) fn refusable(&self) -> bool {
         self.enforce && self.floor.is_some() && self.amount < 0
@@ -303,15 +313,17 @@ impl Store {
                 sum: get_i64(r, "total")?,
             });
         }
-        // A batch whose legs cancel out on an account changes no balance row
-        // (see `Writes::change_balance`), so legs without a row must sum to 0.
+        // A batch whose legs cancel out on a merchant's account changes no
+        // balance row (see `Writes::change_balance`), so a merchant account's
+        // legs without a row must sum to 0. Accounts without a floor, which
+        // are not a merchant's, keep no row at all (`BalanceChange::kept`).
         let drift = query(
             "SELECT b.account, b.currency, b.balance, CAST(COALESCE(SUM(l.amount), 0) AS BIGINT) AS legs \
              FROM ledger_balances b LEFT JOIN ledger_legs l ON l.account = b.account AND l.currency = b.currency \
              GROUP BY b.account, b.currency, b.balance HAVING b.balance <> COALESCE(SUM(l.amount), 0) \
              UNION ALL \
              SELECT l.account, l.currency, CAST(0 AS BIGINT) AS balance, CAST(SUM(l.amount) AS BIGINT) AS legs \
-             FROM ledger_legs l WHERE NOT EXISTS \
+             FROM ledger_legs l WHERE l.account LIKE 'merchant:%' AND NOT EXISTS \
              (SELECT 1 FROM ledger_balances b WHERE b.account = l.account AND b.currency = l.currency) \
              GROUP BY l.account, l.currency HAVING SUM(l.amount) <> 0",
         )

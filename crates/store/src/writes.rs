@@ -69,11 +69,15 @@ impl Writes {
         }
     }
 
-    /// A change of a running balance. It is folded into the batch's last
+    /// A change of a running balance; accounts without a floor keep none
+    /// (see [`BalanceChange::kept`]). It is folded into the batch's last
     /// change of the same balance when neither can be refused: a refund that
     /// reserves and settles at once leaves its reserved balance as it was,
     /// and changes it not at all.
     pub(crate) fn change_balance(&mut self, change: BalanceChange) {
+        if !change.kept() {
+            return;
+        }
         let last = self
             .balances
             .iter_mut()
@@ -180,12 +184,10 @@ mod tests {
                 enforce: false,
             },
         );
+        // Scheme clearing, without a floor, keeps no running balance.
         assert_eq!(
             balances(&writes),
-            [
-                ("merchant:M1:available".to_owned(), -500),
-                ("scheme:clearing".to_owned(), 500)
-            ]
+            [("merchant:M1:available".to_owned(), -500)]
         );
     }
 
