@@ -180,12 +180,7 @@ impl GroupWriter {
         let ticket = Queued::new(&self.shared);
         let guard = tokio::time::timeout(ACQUIRE_TIMEOUT, self.shared.writer.clone().lock_owned())
             .await
-            .map_err(|_| {
-                StoreError::Unavailable(format!(
-                    "the writer stayed busy for {} s",
-                    ACQUIRE_TIMEOUT.as_secs()
-                ))
-            })?;
+            .map_err(|_| writer_busy())?;
         ticket.served();
         let held = Held::new(guard, &self.shared);
         self.shared.open_unit()?;
@@ -387,6 +382,14 @@ impl Drop for Unit {
     }
 }
 
+/// A unit, or work queued for the writer, waited [`ACQUIRE_TIMEOUT`] for it.
+pub(crate) fn writer_busy() -> StoreError {
+    StoreError::Unavailable(format!(
+        "the writer stayed busy for {} s",
+        ACQUIRE_TIMEOUT.as_secs()
+    ))
+}
+
 /// Waits until a committed unit's group is on disk.
 pub(crate) async fn wait(durable: Durability) -> Result<()> {
     match durable.await {
@@ -414,8 +417,8 @@ impl Shared {
                 if group.open.is_none() {
                     let _ = conn.execute_batch("ROLLBACK");
                 }
-                // The group may hold units that counted on this one to end it.
-                self.due.notify_one();
+                // Units in the group that counted on this one to end it are
+                // seen to when the writer is released (see `Held`).
                 return Err(e.into());
             }
         }
@@ -639,8 +642,23 @@ async fn commit_groups(shared: Weak<Shared>, due: Arc<Notify>) {
 #[cfg(test)]
 mod tests {
     use crate::testing::{remove, scratch};
-    use crate::StoreError;
+    use crate::{Store, StoreError, Tx};
+    use std::future::Future;
     use std::time::Duration;
+
+    /// A unit from `begin` that has written the platform key `name`.
+    async fn begun_with(store: &Store, name: &str) -> Tx {
+        let mut tx = store.begin().await.expect("begin");
+        tx.ensure_platform_key(name, "secret").await.expect("write");
+        tx
+    }
+
+    /// Awaits `answered`, which a group left open would keep waiting.
+    async fn within_5s<T>(what: &str, answered: impl Future<Output = T>) -> T {
+        tokio::time::timeout(Duration::from_secs(5), answered)
+            .await
+            .unwrap_or_else(|_| panic!("{what}: not answered within 5 s"))
+    }
 
     /// Units that commit are durable and visible to readers once their commit
     /// returns; units dropped uncommitted leave nothing, though they shared
@@ -651,11 +669,8 @@ mod tests {
         let units = (0..64).map(|i| {
             let store = store.clone();
             tokio::spawn(async move {
-                let mut tx = store.begin().await.expect("begin");
                 let name = format!("key-{i}");
-                tx.ensure_platform_key(&name, "secret")
-                    .await
-                    .expect("write");
+                let tx = begun_with(&store, &name).await;
                 if i % 3 == 0 {
                     drop(tx);
                     return;
@@ -681,11 +696,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_group_whose_last_unit_is_abandoned_is_still_committed() {
         let (store, path) = scratch("abandoned").await;
-        let mut first = store.begin().await.expect("begin");
-        first
-            .ensure_platform_key("first", "secret")
-            .await
-            .expect("write");
+        let first = begun_with(&store, "first").await;
         let last = {
             let store = store.clone();
             tokio::spawn(async move { store.begin().await.expect("begin") })
@@ -694,9 +705,8 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(50)).await;
         let first = tokio::spawn(first.commit());
         drop(last.await.expect("task"));
-        tokio::time::timeout(Duration::from_secs(5), first)
+        within_5s("the first", first)
             .await
-            .expect("the group was committed")
             .expect("task")
             .expect("commit");
         assert!(store.platform_key("first").await.expect("read").is_some());
@@ -717,10 +727,7 @@ mod tests {
                 let name = format!("key-{i}");
                 if i % 8 == 7 {
                     // A use case that holds the writer across its own awaits.
-                    let mut tx = store.begin().await.expect("begin");
-                    tx.ensure_platform_key(&name, "secret")
-                        .await
-                        .expect("write");
+                    let tx = begun_with(&store, &name).await;
                     tokio::task::yield_now().await;
                     tx.commit().await.expect("commit");
                     return;
@@ -788,9 +795,7 @@ mod tests {
             first.await.expect("task").expect("first");
             holder.await.expect("task").expect("holder");
         };
-        tokio::time::timeout(Duration::from_secs(5), both)
-            .await
-            .expect("the group was committed once the queue was empty");
+        within_5s("the group's units", both).await;
         assert!(store.platform_key("gone").await.expect("read").is_none());
         store.close().await;
         remove(&path);
@@ -802,11 +807,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn callers_gone_from_the_queue_do_not_stall_the_group() {
         let (store, path) = scratch("queue").await;
-        let mut holder = store.begin().await.expect("begin");
-        holder
-            .ensure_platform_key("held", "secret")
-            .await
-            .expect("write");
+        let holder = begun_with(&store, "held").await;
         // These queue behind the holder, then their callers give up.
         let quitters: Vec<_> = (0..8)
             .map(|_| {
@@ -821,24 +822,20 @@ mod tests {
             quitter.await.expect("quitter");
         }
         let committed = tokio::spawn(holder.commit());
-        tokio::time::timeout(Duration::from_secs(5), committed)
+        within_5s("the holder", committed)
             .await
-            .expect("the group was committed once the queue emptied")
             .expect("task")
             .expect("commit");
         assert!(store.platform_key("held").await.expect("read").is_some());
         // Nobody waits now: the next unit's commit ends its group at once.
-        let mut next = store.begin().await.expect("begin");
-        next.ensure_platform_key("next", "secret")
+        let next = begun_with(&store, "next").await;
+        within_5s("the next, with nobody waiting", next.commit())
             .await
-            .expect("write");
-        tokio::time::timeout(Duration::from_secs(5), next.commit())
-            .await
-            .expect("committed without waiting for the group's age")
             .expect("commit");
         store.close().await;
         remove(&path);
     }
+
     /// The writer never checkpoints: the checkpointer copies synced groups
     /// into the database file, on its own thread.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -882,8 +879,7 @@ mod tests {
         let unit = {
             let store = store.clone();
             tokio::spawn(async move {
-                let mut tx = store.begin().await.expect("begin");
-                tx.ensure_platform_key("k", "secret").await.expect("write");
+                let tx = begun_with(&store, "k").await;
                 tx.commit().await.expect("commit");
             })
         };

@@ -131,37 +131,28 @@ impl Floors {
 /// concurrent debits of one balance cannot both pass it. The stored floor
 /// follows the contract. Parameters: amount, account, currency, floor, enforce.
 const UPDATE_BALANCE: &str = "UPDATE ledger_balances SET balance = balance + $1, floor = $4 \
-     WHERE account = $2 AND currency = $3 AND ($5 = 0 OR $1 >= 0 OR $4 IS NULL OR balance + $1 >= $4)";
+     WHERE account = $2 AND currency = $3 AND ($5 = 0 OR $1 >= 0 OR balance + $1 >= $4)";
 
 /// [`UPDATE_BALANCE`], creating the balance when the account has none yet.
 const UPSERT_BALANCE: &str = "INSERT INTO ledger_balances (account, currency, balance, floor) VALUES ($2, $3, $1, $4) \
      ON CONFLICT (account, currency) DO UPDATE SET balance = ledger_balances.balance + $1, floor = $4 \
-     WHERE $5 = 0 OR $1 >= 0 OR $4 IS NULL OR ledger_balances.balance + $1 >= $4";
+     WHERE $5 = 0 OR $1 >= 0 OR ledger_balances.balance + $1 >= $4";
 
-/// What one leg (or several of one batch) does to a running balance.
+/// What one leg (or several of one batch) does to the running balance of an
+/// account with a floor.
 #[derive(Debug)]
 pub(crate) struct BalanceChange {
     account: String,
     currency: &'static str,
     amount: i64,
-    floor: Option<i64>,
+    floor: i64,
     enforce: bool,
 }
 
 impl BalanceChange {
-    /// The account keeps a running balance. Only accounts with a floor do:
-    /// the running balance is there to check debits against the floor. The
-    /// others (scheme clearing, the FX position, commission, funding) are
-    /// changed by every merchant's payments and refunds; a row for each would
-    /// be locked by all of them in turn on PostgreSQL. Their balance is the
-    /// sum of their legs.
-    pub(crate) fn kept(&self) -> bool {
-        self.floor.is_some()
-    }
-
     /// A debit the account's floor may refuse.
     pub(crate) fn refusable(&self) -> bool {
-        self.enforce && self.floor.is_some() && self.amount < 0
+        self.enforce && self.amount < 0
     }
 
     pub(crate) fn account(&self) -> &str {
@@ -192,7 +183,7 @@ impl BalanceChange {
     pub(crate) fn statement(&self) -> (&'static str, Vec<Param>) {
         // A debit below the floor of a fresh balance is refused whether or
         // not the balance exists yet, so it never creates one.
-        let sql = match self.enforce && self.floor.is_some_and(|f| self.amount < f) {
+        let sql = match self.enforce && self.amount < self.floor {
             true => UPDATE_BALANCE,
             false => UPSERT_BALANCE,
         };
@@ -239,13 +230,21 @@ impl Writes {
                 currency.into(),
                 leg.amount.into(),
             ]);
-            self.change_balance(BalanceChange {
-                account,
-                currency,
-                amount: leg.amount,
-                floor: floors.of(&leg.account),
-                enforce: floors.enforce,
-            });
+            // Only accounts with a floor keep a running balance: it is there
+            // to check debits against the floor. The others (scheme clearing,
+            // the FX position, commission, funding) are changed by every
+            // merchant's payments and refunds, and a row for each would be
+            // locked by all of them in turn on PostgreSQL; their balance is
+            // the sum of their legs.
+            if let Some(floor) = floors.of(&leg.account) {
+                self.change_balance(BalanceChange {
+                    account,
+                    currency,
+                    amount: leg.amount,
+                    floor,
+                    enforce: floors.enforce,
+                });
+            }
         }
         self.push(
             "INSERT INTO ledger_postings (posting_id, kind, reference, created_at) VALUES ($1, $2, $3, $4)",
@@ -316,7 +315,7 @@ impl Store {
         // A batch whose legs cancel out on a merchant's account changes no
         // balance row (see `Writes::change_balance`), so a merchant account's
         // legs without a row must sum to 0. Accounts without a floor, which
-        // are not a merchant's, keep no row at all (`BalanceChange::kept`).
+        // are not a merchant's, keep no row at all (see `Writes::post`).
         let drift = query(
             "SELECT b.account, b.currency, b.balance, CAST(COALESCE(SUM(l.amount), 0) AS BIGINT) AS legs \
              FROM ledger_balances b LEFT JOIN ledger_legs l ON l.account = b.account AND l.currency = b.currency \

@@ -203,12 +203,7 @@ impl Store {
         writer.submit(Box::new(QueuedWork { work, answer })).await;
         let (outcome, durability) = tokio::time::timeout(group::ACQUIRE_TIMEOUT, answered)
             .await
-            .map_err(|_| {
-                StoreError::Unavailable(format!(
-                    "the writer stayed busy for {} s",
-                    group::ACQUIRE_TIMEOUT.as_secs()
-                ))
-            })?
+            .map_err(|_| group::writer_busy())?
             .map_err(|_| StoreError::Unavailable("the writer stopped".into()))?;
         if let Some(durability) = durability {
             group::wait(durability).await?;

@@ -6,6 +6,7 @@ use backflow_domain::payment::{Door, Payment, PaymentStatus, ProductCode};
 use backflow_domain::{
     CaptureId, CaptureRequestId, ClientId, Currency, Money, PaymentId, PaymentRequestId, Timestamp,
 };
+use std::sync::LazyLock;
 
 const PAYMENT_COLUMNS: &str = "payment_id, client_id, door, payment_request_id, currency, amount, method_type, \
     product_code, status, is_authorization, captured, capture_closed, settlement_currency, settled, commission, acquirer, \
@@ -105,10 +106,12 @@ impl Store {
     }
 
     pub async fn captures_of(&self, payment: &PaymentId) -> Result<Vec<Capture>> {
-        let sql = format!(
-            "SELECT {CAPTURE_COLUMNS} FROM captures WHERE payment_id = $1 ORDER BY created_at"
-        );
-        let read = query(&sql).bind(payment.as_str()).fetch_all(self.read());
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {CAPTURE_COLUMNS} FROM captures WHERE payment_id = $1 ORDER BY created_at"
+            )
+        });
+        let read = query(&SQL).bind(payment.as_str()).fetch_all(self.read());
         let rows = self.durable_read(read).await?;
         rows.iter().map(capture_from_row).collect()
     }

@@ -112,10 +112,12 @@ impl Store {
     }
 
     pub async fn refunds_of(&self, payment: &PaymentId) -> Result<Vec<Refund>> {
-        let sql = format!(
-            "SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = $1 ORDER BY created_at"
-        );
-        let read = query(&sql).bind(payment.as_str()).fetch_all(self.read());
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = $1 ORDER BY created_at"
+            )
+        });
+        let read = query(&SQL).bind(payment.as_str()).fetch_all(self.read());
         let rows = self.durable_read(read).await?;
         rows.iter().map(refund_from_row).collect()
     }
@@ -241,7 +243,7 @@ impl Writes {
     /// Writes back what a refund's life changes after it is created (in
     /// this batch or before).
     pub fn update_refund(&mut self, r: &Refund) {
-        if self.replace(r.id.as_str(), insert_params(r)) {
+        if self.replace(r.id.as_str(), || insert_params(r)) {
             return;
         }
         let mut params = money_params(r).to_vec();

@@ -52,32 +52,22 @@ impl Writes {
         });
     }
 
-    /// Puts a new insert of `row` in place of the batch's insert of it, so
-    /// that a row created and changed in one batch is written once. False
-    /// when the batch does not insert `row`.
-    pub(crate) fn replace(&mut self, row: &str, params: Vec<Param>) -> bool {
-        match self
-            .writes
+    /// Puts a new insert of `row` (its `params`) in place of the batch's
+    /// insert of it, so that a row created and changed in one batch is
+    /// written once. False when the batch does not insert `row`.
+    pub(crate) fn replace(&mut self, row: &str, params: impl FnOnce() -> Vec<Param>) -> bool {
+        self.writes
             .iter_mut()
             .find(|w| w.row.as_deref() == Some(row))
-        {
-            Some(insert) => {
-                insert.params = params;
-                true
-            }
-            None => false,
-        }
+            .map(|insert| insert.params = params())
+            .is_some()
     }
 
-    /// A change of a running balance; accounts without a floor keep none
-    /// (see [`BalanceChange::kept`]). It is folded into the batch's last
+    /// A change of a running balance. It is folded into the batch's last
     /// change of the same balance when neither can be refused: a refund that
     /// reserves and settles at once leaves its reserved balance as it was,
     /// and changes it not at all.
     pub(crate) fn change_balance(&mut self, change: BalanceChange) {
-        if !change.kept() {
-            return;
-        }
         let last = self
             .balances
             .iter_mut()

@@ -1,12 +1,12 @@
 //! The `backflow` binary, run as a user would.
 
-use crate::helpers::backflow;
+use crate::helpers::{backflow, run_ok};
 
 #[test]
 fn merchant_create_prints_credentials_as_json() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = backflow()
-        .args([
+    let out = run_ok(
+        &[
             "merchant",
             "create",
             "--name",
@@ -14,17 +14,10 @@ fn merchant_create_prints_credentials_as_json() {
             "--client-id",
             "SANDBOX_SHOP",
             "--json",
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
+        dir.path(),
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(v["clientId"], "SANDBOX_SHOP");
     for field in [
         "merchantPrivateKeyPkcs1",
@@ -116,21 +109,6 @@ fn bad_flags_fail_with_a_message() {
         .output()
         .expect("run");
     assert!(!out.status.success());
-}
-
-fn run_ok(args: &[&str], dir: &std::path::Path) -> String {
-    let out = backflow()
-        .args(args)
-        .arg("--data-dir")
-        .arg(dir)
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]

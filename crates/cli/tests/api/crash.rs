@@ -1,6 +1,6 @@
 //! A crash at any instant loses no refund that was answered.
 
-use crate::helpers::{backflow, pay_body, serve, TestMerchant};
+use crate::helpers::{pay_body, run_ok, serve, TestMerchant};
 use backflow::demo::MerchantCredentialsFile;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -16,13 +16,8 @@ async fn call(
     body: Value,
 ) -> Option<Value> {
     let req = m.signed(op, serde_json::to_vec(&body).expect("json"));
-    let mut post = http
-        .post(format!("http://{addr}{}", req.path))
-        .body(req.body);
-    for (k, v) in req.headers {
-        post = post.header(k, v);
-    }
-    post.send().await.ok()?.json().await.ok()
+    let sent = req.post(http, &format!("http://{addr}")).send().await;
+    sent.ok()?.json().await.ok()
 }
 
 /// Refunds stream in from many connections when the server is killed with
@@ -113,14 +108,5 @@ async fn kill_9_under_refund_load_loses_no_answered_refund() {
         );
     }
     drop(second);
-    let check = backflow()
-        .args(["ledger", "check", "--data-dir"])
-        .arg(dir.path())
-        .output()
-        .expect("ledger check");
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stdout)
-    );
+    assert!(run_ok(&["ledger", "check"], dir.path()).contains("ledger ok"));
 }

@@ -161,6 +161,19 @@ pub struct Signed {
     pub body: Vec<u8>,
 }
 
+impl Signed {
+    /// The request, ready to send to the server at `base` (`http://host:port`).
+    pub fn post(&self, http: &reqwest::Client, base: &str) -> reqwest::RequestBuilder {
+        let mut builder = http
+            .post(format!("{base}{}", self.path))
+            .body(self.body.clone());
+        for (k, v) in &self.headers {
+            builder = builder.header(k, v);
+        }
+        builder
+    }
+}
+
 pub async fn spawn_app(backend: Backend) -> TestApp {
     let data_dir = tempfile::tempdir().expect("tempdir");
     let database_url = match backend {
@@ -234,11 +247,11 @@ impl TestApp {
     }
 
     pub async fn send_raw(&self, req: &Signed) -> (u16, Value) {
-        let mut builder = self.http.post(self.url(&req.path)).body(req.body.clone());
-        for (k, v) in &req.headers {
-            builder = builder.header(k, v);
-        }
-        let resp = builder.send().await.expect("send");
+        let resp = req
+            .post(&self.http, &self.url(""))
+            .send()
+            .await
+            .expect("send");
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let raw = resp.bytes().await.expect("body");
@@ -420,4 +433,21 @@ pub fn pay_body(
 /// The `backflow` binary, to run as a user would.
 pub fn backflow() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_backflow"))
+}
+
+/// Runs `backflow ARGS --data-dir DIR`, which must succeed; its standard output.
+pub fn run_ok(args: &[&str], dir: &std::path::Path) -> String {
+    let out = backflow()
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -1043,7 +1043,7 @@ async fn admin_endpoint_and_cli_list_and_resend() {
 
     // The CLI over the same data directory.
     let cli = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_backflow"))
+        let out = crate::helpers::backflow()
             .args(args)
             .arg("--data-dir")
             .arg(app.data_dir.path())
