@@ -104,6 +104,21 @@ struct LoadArgs {
     /// Seconds of each measurement of the signing ceiling (one before each workload).
     #[arg(long, default_value_t = 2)]
     sign_secs: u64,
+    /// Only these workloads (repeat the flag, or separate by commas), e.g. `create` for quick
+    /// A/B runs; the closed-loop refund create also runs when another workload needs its refunds.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Phase>,
+}
+
+/// The workloads a run can be limited to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Phase {
+    Create,
+    Inquiry,
+    Mix,
+    OpenCreate,
+    OpenInquiry,
+    OpenMix,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -321,15 +336,30 @@ async fn measure(
     let host = addr.to_string();
     // (workload, phase, open): phases name the refunds they create; inquiries
     // and duplicates name those of the closed create phase, which runs first.
-    let phases = [
-        (Workload::Create, "c", false),
-        (Workload::Inquiry, "i", false),
-        (Workload::Mix, "m", false),
-        (Workload::Create, "oc", true),
-        (Workload::Inquiry, "oi", true),
-        (Workload::Mix, "om", true),
+    let all = [
+        (Phase::Create, Workload::Create, "c", false),
+        (Phase::Inquiry, Workload::Inquiry, "i", false),
+        (Phase::Mix, Workload::Mix, "m", false),
+        (Phase::OpenCreate, Workload::Create, "oc", true),
+        (Phase::OpenInquiry, Workload::Inquiry, "oi", true),
+        (Phase::OpenMix, Workload::Mix, "om", true),
     ];
-    eprintln!("signing {} requests", load.requests * 3 + open_n * 3);
+    let phases: Vec<_> = all
+        .iter()
+        .filter(|(phase, ..)| {
+            load.only.is_empty()
+                || load.only.contains(phase)
+                // The closed create makes the refunds that inquiries and repeats name.
+                || (*phase == Phase::Create && load.only.iter().any(|p| *p != Phase::OpenCreate))
+        })
+        .map(|&(_, workload, name, open)| (workload, name, open))
+        .collect();
+    let open_phases = phases.iter().filter(|p| p.2).count();
+    let closed_phases = phases.len() - open_phases;
+    eprintln!(
+        "signing {} requests",
+        load.requests * closed_phases + open_n * open_phases
+    );
     let signed: Vec<_> = phases
         .iter()
         .map(|&(workload, phase, open)| {
