@@ -14,11 +14,14 @@
 //! answer. A unit from [`GroupWriter::begin`] holds the writer itself, across
 //! whatever its caller awaits; the rare use cases that are not jobs use it.
 //!
-//! When nobody waits to join the group (or it is large or old) it is
-//! committed at once: the `COMMIT` writes the WAL without waiting for the
-//! disk (`synchronous=NORMAL`), so the writer is free again at once. A syncer
-//! thread then `fdatasync`s the WAL file, once for every group committed
-//! since its last sync, before any unit of them answers. A unit therefore
+//! A group is committed when the syncer is free and nobody waits to join it
+//! (or it is large, or old): the `COMMIT` writes the WAL without waiting for
+//! the disk (`synchronous=NORMAL`), so the writer is free again at once. A
+//! syncer thread then `fdatasync`s the WAL file before any unit of the group
+//! answers. While it syncs, the next group stays open and takes every unit
+//! that comes meanwhile: they could not be synced any sooner, and one group
+//! writes a page that all of them changed (a balance, the last leaf of an
+//! index) to the WAL once, where a group each wrote it once each. A unit therefore
 //! answers only once its WAL frames are on disk, as with `synchronous=FULL`,
 //! but later groups are written while the disk works, and one sync serves
 //! them all. Checkpoints run on a thread of their own, off the writer's
@@ -39,7 +42,7 @@ use std::fs::File;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex as SyncMutex, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch, Mutex, Notify, OwnedMutexGuard};
@@ -93,7 +96,7 @@ struct Shared {
     syncer: Arc<Syncer>,
     /// Jobs waiting for the writer.
     jobs: SyncMutex<VecDeque<Box<dyn Job>>>,
-    /// Wakes the committer: a group is due, or a unit abandoned it.
+    /// Wakes the committer: a group is due (the syncer is free again), or a unit abandoned it.
     due: Arc<Notify>,
     /// Callers of `begin` waiting for the writer: while there are some, the group stays open for them.
     queued: AtomicUsize,
@@ -159,7 +162,8 @@ impl GroupWriter {
             .map_err(|e| {
                 StoreError::Unavailable(format!("{}: {e}", Path::new(&wal_path).display()))
             })?;
-        let syncer = Syncer::start(wal)?;
+        let due = Arc::new(Notify::new());
+        let syncer = Syncer::start(wal, due.clone())?;
         start_checkpointer(crate::db::open_sqlite(path)?, Arc::downgrade(&syncer))?;
         let shared = Arc::new(Shared {
             writer: Arc::new(Mutex::new(())),
@@ -167,7 +171,7 @@ impl GroupWriter {
             group: SyncMutex::new(Group::default()),
             syncer,
             jobs: SyncMutex::new(VecDeque::new()),
-            due: Arc::new(Notify::new()),
+            due,
             queued: AtomicUsize::new(0),
         });
         tokio::spawn(commit_groups(Arc::downgrade(&shared), shared.due.clone()));
@@ -326,8 +330,9 @@ impl Drop for Held {
         if lock(&shared.jobs).is_empty() {
             // A group left open with nobody queued to end it (its last unit
             // was abandoned, or the task running the queue was cancelled) is
-            // ended by the committer.
-            if shared.queued.load(Ordering::SeqCst) == 0 && lock(&shared.group).open.is_some() {
+            // ended by the committer; while the syncer is busy, it wakes the
+            // committer itself once it is free.
+            if shared.queued.load(Ordering::SeqCst) == 0 && shared.group_due() {
                 shared.due.notify_one();
             }
             return;
@@ -427,12 +432,17 @@ impl Shared {
         Ok(())
     }
 
-    /// The open group should be committed now: nobody waits to join it, or it is large or old.
+    /// The open group should be committed now: it is full, or the syncer is
+    /// free and nobody waits to join the group (or it is old).
     fn group_due(&self) -> bool {
         let group = lock(&self.group);
-        (self.queued.load(Ordering::SeqCst) == 0 && lock(&self.jobs).is_empty())
-            || group.waiting.len() >= GROUP_MAX_UNITS
-            || group.open.is_some_and(|at| at.elapsed() >= GROUP_MAX_AGE)
+        let Some(opened) = group.open else {
+            return false;
+        };
+        group.waiting.len() >= GROUP_MAX_UNITS
+            || (self.syncer.is_idle()
+                && ((self.queued.load(Ordering::SeqCst) == 0 && lock(&self.jobs).is_empty())
+                    || opened.elapsed() >= GROUP_MAX_AGE))
     }
 
     /// Undoes an abandoned unit by rolling back to its savepoint, which stays,
@@ -499,6 +509,10 @@ struct Syncer {
     wal: File,
     state: SyncMutex<SyncState>,
     wake: Condvar,
+    /// Nothing is being synced nor waits to be: the next group may be committed.
+    idle: AtomicBool,
+    /// The committer, woken when the syncer becomes idle: the group kept open meanwhile is due.
+    due: Arc<Notify>,
     /// Groups numbered so far, one per COMMIT (a failed one keeps its number).
     numbered: AtomicU64,
     /// The last group whose frames are on disk, with every one before it.
@@ -518,11 +532,13 @@ struct SyncState {
 }
 
 impl Syncer {
-    fn start(wal: File) -> Result<Arc<Self>> {
+    fn start(wal: File, due: Arc<Notify>) -> Result<Arc<Self>> {
         let syncer = Arc::new(Self {
             wal,
             state: SyncMutex::new(SyncState::default()),
             wake: Condvar::new(),
+            idle: AtomicBool::new(true),
+            due,
             numbered: AtomicU64::new(0),
             synced: watch::Sender::new(0),
             #[cfg(test)]
@@ -551,7 +567,12 @@ impl Syncer {
         }
         state.pending.extend(units);
         state.upto = state.upto.max(group);
+        self.idle.store(false, Ordering::SeqCst);
         self.wake.notify_one();
+    }
+
+    fn is_idle(&self) -> bool {
+        self.idle.load(Ordering::SeqCst)
     }
 
     fn sync_now(&self, upto: u64, units: Vec<Durable>) {
@@ -578,6 +599,10 @@ impl Syncer {
         loop {
             let (upto, units) = {
                 let mut state = lock(&self.state);
+                if state.pending.is_empty() && !self.idle.swap(true, Ordering::SeqCst) {
+                    // The group that stayed open while this sync ran is due.
+                    self.due.notify_one();
+                }
                 while state.pending.is_empty() && !state.stopped {
                     state = self.wake.wait(state).unwrap_or_else(|p| p.into_inner());
                 }
@@ -625,8 +650,9 @@ fn start_checkpointer(conn: Connection, syncer: Weak<Syncer>) -> Result<()> {
 }
 
 /// The committer: each time it is woken, it queues for the connection behind
-/// the units already waiting and commits the group they formed: a group
-/// whose last unit was abandoned, or left the queue, has nobody else to.
+/// the units already waiting and commits the group they formed if it is due:
+/// a group whose last unit was abandoned, or left the queue, or that waited
+/// for the syncer, has nobody else to.
 async fn commit_groups(shared: Weak<Shared>, due: Arc<Notify>) {
     loop {
         due.notified().await;
@@ -634,7 +660,9 @@ async fn commit_groups(shared: Weak<Shared>, due: Arc<Notify>) {
             return;
         };
         let held = Held::new(shared.writer.clone().lock_owned().await, &shared);
-        shared.commit_group();
+        if shared.group_due() {
+            shared.commit_group();
+        }
         drop(held);
     }
 }
