@@ -4,6 +4,12 @@ use backflow::commands::{fx, ledger, merchant, notifications, sandbox, serve};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+/// mimalloc: each request allocates and frees many small buffers on whichever
+/// runtime thread runs it, where glibc's allocator spent 6% of the server's CPU
+/// (`docs/performance.md`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Backflow: an open-source refund platform, wire-compatible with Antom's refund APIs.
 #[derive(Debug, Parser)]
 #[command(name = "backflow", version, about)]
