@@ -62,6 +62,14 @@ pub const FUNDS_RETRY_DAYS: i64 = 180;
 /// Failure code of a refund whose merchant never had the funds.
 const BALANCE_NOT_ENOUGH: &str = "MERCHANT_BALANCE_NOT_ENOUGH";
 
+/// Whether a refund attempt still counts against the merchant's rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Admission {
+    Check,
+    /// A second attempt at a request admitted once.
+    Admitted,
+}
+
 /// What the step that accepted a refund hands on to the steps that carry it to its next state.
 #[derive(Default)]
 pub(crate) struct Carried {
@@ -74,34 +82,22 @@ pub(crate) struct Carried {
 impl Engine {
     /// Creates a refund, or answers with the one this request id already made.
     pub async fn refund(&self, cmd: RefundCommand) -> Result<Refund> {
-        // The merchant's contract takes no lock: read before the write
-        // transaction, it keeps a read off SQLite's one writer. Not alongside:
-        // on PostgreSQL both would hold a pooled connection, and a full pool
-        // would wait on itself.
-        let merchant = self
-            .store()
-            .merchant(&cmd.merchant)
-            .await?
-            .ok_or(EngineError::UnknownMerchant)?;
-        if cmd.mode == RefundMode::Ams {
-            self.admit_refund(&merchant)?;
-        }
-        let request = Arc::new((cmd, merchant));
-        match self.try_refund(request.clone()).await {
-            // The same request id raced in on another payment; the loser answers as a repeat.
-            Err(EngineError::Store(StoreError::Duplicate)) => self.try_refund(request).await,
+        let cmd = Arc::new(cmd);
+        match self.try_refund(cmd.clone(), Admission::Check).await {
+            // The same request id raced in on another payment; the loser
+            // answers as a repeat (admitted already).
+            Err(EngineError::Store(StoreError::Duplicate)) => {
+                self.try_refund(cmd, Admission::Admitted).await
+            }
             other => other,
         }
     }
 
     /// One attempt at a refund, as one unit of work for the store's writer.
-    async fn try_refund(&self, request: Arc<(RefundCommand, Merchant)>) -> Result<Refund> {
+    async fn try_refund(&self, cmd: Arc<RefundCommand>, admission: Admission) -> Result<Refund> {
         let engine = self.clone();
         self.store()
-            .transact(move |tx| async move {
-                let (cmd, merchant) = &*request;
-                engine.refund_in(tx, cmd, merchant).await
-            })
+            .transact(move |tx| async move { engine.refund_in(tx, &cmd, admission).await })
             .await
     }
 
@@ -110,8 +106,18 @@ impl Engine {
         &self,
         mut tx: Tx,
         cmd: &RefundCommand,
-        merchant: &Merchant,
+        admission: Admission,
     ) -> Result<Refund> {
+        // Read in the transaction, before any lock: on SQLite the writer's
+        // page cache holds the merchant, where a reader's is dropped every
+        // time a group commits; on PostgreSQL it spares a second connection.
+        let merchant = tx
+            .merchant(&cmd.merchant)
+            .await?
+            .ok_or(EngineError::UnknownMerchant)?;
+        if admission == Admission::Check && cmd.mode == RefundMode::Ams {
+            self.admit_refund(&merchant)?;
+        }
         // Lock first: a repeat of a request that is still being written waits for it.
         let payment = tx
             .lock_payment(&cmd.merchant, PaymentKey::Id(&cmd.payment_id))
@@ -202,7 +208,7 @@ impl Engine {
         let followed = self
             .follow(
                 &mut tx,
-                merchant,
+                &merchant,
                 &payment,
                 &mut refund,
                 answer.outcome,
