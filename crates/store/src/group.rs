@@ -357,7 +357,10 @@ impl Unit {
     /// still committed with its group, like a commit whose answer was lost);
     /// a job's unit leaves that wait to the job's caller.
     pub(crate) async fn commit(mut self) -> Result<()> {
-        lock(&self.shared.conn).execute_batch("RELEASE SAVEPOINT unit; SAVEPOINT unit")?;
+        control(
+            &lock(&self.shared.conn),
+            &["RELEASE SAVEPOINT unit", "SAVEPOINT unit"],
+        )?;
         let (done, durable) = oneshot::channel();
         {
             let mut group = lock(&self.shared.group);
@@ -387,6 +390,15 @@ impl Drop for Unit {
     }
 }
 
+/// Runs transaction-control statements in turn, each prepared once per
+/// connection: every refund runs some, and preparing them cost more than running them.
+fn control(conn: &Connection, statements: &[&str]) -> rusqlite::Result<()> {
+    for sql in statements {
+        conn.prepare_cached(sql)?.execute([])?;
+    }
+    Ok(())
+}
+
 /// A unit, or work queued for the writer, waited [`ACQUIRE_TIMEOUT`] for it.
 pub(crate) fn writer_busy() -> StoreError {
     StoreError::Unavailable(format!(
@@ -411,16 +423,16 @@ impl Shared {
         let mut group = lock(&self.group);
         // IMMEDIATE takes the write lock up front, so a group never fails
         // half-way because another process wrote first.
-        let start = match (group.open.is_some(), group.armed) {
-            (true, true) => None,
-            (true, false) => Some("SAVEPOINT unit"),
-            (false, _) => Some("BEGIN IMMEDIATE; SAVEPOINT unit"),
+        let start: &[&str] = match (group.open.is_some(), group.armed) {
+            (true, true) => &[],
+            (true, false) => &["SAVEPOINT unit"],
+            (false, _) => &["BEGIN IMMEDIATE", "SAVEPOINT unit"],
         };
-        if let Some(sql) = start {
+        if !start.is_empty() {
             let conn = lock(&self.conn);
-            if let Err(e) = conn.execute_batch(sql) {
+            if let Err(e) = control(&conn, start) {
                 if group.open.is_none() {
-                    let _ = conn.execute_batch("ROLLBACK");
+                    let _ = control(&conn, &["ROLLBACK"]);
                 }
                 // Units in the group that counted on this one to end it are
                 // seen to when the writer is released (see `Held`).
@@ -452,7 +464,7 @@ impl Shared {
         if !group.abandoned {
             return;
         }
-        let rolled_back = lock(&self.conn).execute_batch("ROLLBACK TO SAVEPOINT unit");
+        let rolled_back = control(&lock(&self.conn), &["ROLLBACK TO SAVEPOINT unit"]);
         match rolled_back {
             Ok(()) => {
                 group.abandoned = false;
@@ -472,7 +484,7 @@ impl Shared {
         let opened = group.open?;
         // Numbered before readers can see it (see `seen`).
         let number = self.syncer.number_group();
-        let committed = lock(&self.conn).execute_batch("COMMIT");
+        let committed = control(&lock(&self.conn), &["COMMIT"]);
         if let Err(e) = committed {
             self.fail_group(&mut group, e.to_string());
             return None;
@@ -493,7 +505,7 @@ impl Shared {
 
     fn fail_group(&self, group: &mut Group, cause: String) {
         tracing::error!(%cause, "a group of write transactions failed");
-        let _ = lock(&self.conn).execute_batch("ROLLBACK");
+        let _ = control(&lock(&self.conn), &["ROLLBACK"]);
         group.open = None;
         group.armed = false;
         group.abandoned = false;
