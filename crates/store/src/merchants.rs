@@ -5,6 +5,7 @@ use crate::{corrupt, get_i64, get_opt_i64, get_opt_str, get_str, Result, Store, 
 use backflow_domain::merchant::{CommissionRefund, Contract, Merchant};
 use backflow_domain::method::MethodOverride;
 use backflow_domain::{ClientId, Currency, Timestamp};
+use std::sync::LazyLock;
 
 /// A merchant to create.
 pub struct NewMerchant {
@@ -60,12 +61,13 @@ const MERCHANT_COLUMNS: &str = "client_id, name, settlement_currency, notify_url
     commission_bps, commission_refund, refund_window_days, overdraft_minor, card_acquirer, rate_limit_per_second, method_overrides";
 
 async fn fetch_merchant(e: Db<'_>, client_id: &ClientId) -> Result<Option<Merchant>> {
-    let row = query(&format!(
-        "SELECT {MERCHANT_COLUMNS} FROM merchants WHERE client_id = $1"
-    ))
-    .bind(client_id.as_str())
-    .fetch_optional(e)
-    .await?;
+    // Every refund reads its merchant: the statement is built once.
+    static SQL: LazyLock<String> =
+        LazyLock::new(|| format!("SELECT {MERCHANT_COLUMNS} FROM merchants WHERE client_id = $1"));
+    let row = query(&SQL)
+        .bind(client_id.as_str())
+        .fetch_optional(e)
+        .await?;
     row.as_ref().map(merchant_from_row).transpose()
 }
 
