@@ -26,7 +26,11 @@
 //! but later groups are written while the disk works, and one sync serves
 //! them all. Checkpoints run on a thread of their own, off the writer's
 //! path; WAL with `NORMAL` syncs the WAL before each checkpoint and the
-//! database after it, so what was synced stays recoverable.
+//! database after it, so what was synced stays recoverable. SQLite starts the
+//! WAL over only at a group that opens when it is copied to its end; under a
+//! load that never pauses the next group always opens first, so once the WAL
+//! is long the writer copies the rest itself between two groups (see
+//! [`WAL_RESTART_FRAMES`]).
 //!
 //! Readers see a group once it is committed, before it is synced. Reads
 //! whose answers report what is stored (a refund's state) therefore wait for
@@ -56,6 +60,13 @@ const GROUP_MAX_AGE: Duration = Duration::from_millis(1);
 /// Tests see groups end only when the queue empties.
 #[cfg(test)]
 const GROUP_MAX_AGE: Duration = Duration::from_secs(60);
+
+/// The WAL length, in frames (64 MiB of 4 KiB pages), past which the writer
+/// checkpoints the WAL to its end between two groups, so that it starts over.
+#[cfg(not(test))]
+const WAL_RESTART_FRAMES: i64 = 16_384;
+#[cfg(test)]
+const WAL_RESTART_FRAMES: i64 = 64;
 
 /// A unit's wait for its group: `Ok` once the group is durable.
 type Durable = oneshot::Sender<Result<(), String>>;
@@ -152,9 +163,12 @@ impl GroupWriter {
         // for a millisecond or more. The writer keeps 64 MiB of pages (SQLite's
         // default is 2 MiB): a refund looks up its payment and indexes that
         // outgrow that, and each page missed is a read from the file.
-        conn.execute_batch(
-            "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0; PRAGMA cache_size=-65536",
-        )?;
+        // A WAL that grew long once is cut back to that length when it starts over.
+        conn.execute_batch(&format!(
+            "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0; PRAGMA cache_size=-65536; \
+             PRAGMA journal_size_limit={}",
+            WAL_RESTART_FRAMES * (4096 + 24)
+        ))?;
         let mut wal_path = path.as_os_str().to_owned();
         wal_path.push("-wal");
         let wal = File::options()
@@ -274,7 +288,7 @@ async fn run_queue(held: Held) {
         }
         ran += 1;
         if shared.group_due() {
-            shared.commit_group();
+            shared.commit_and_restart().await;
             if ran >= GROUP_MAX_UNITS {
                 break;
             }
@@ -282,7 +296,7 @@ async fn run_queue(held: Held) {
     }
     // The last job may have left the group open for one that was then not run.
     if shared.group_due() {
-        shared.commit_group();
+        shared.commit_and_restart().await;
     }
     drop(held);
 }
@@ -507,6 +521,26 @@ impl Shared {
         Some(synced)
     }
 
+    /// Commits the open group; then, if the checkpointer found the WAL past
+    /// [`WAL_RESTART_FRAMES`], copies the rest of it into the database before
+    /// the next group opens, so that SQLite starts the WAL over at that group.
+    /// The writer waits for the copy (a few milliseconds, two syncs) on the
+    /// blocking pool, not on a runtime thread. The caller holds the writer.
+    async fn commit_and_restart(self: &Arc<Self>) {
+        self.commit_group();
+        if !self.syncer.restart_due.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        let shared = self.clone();
+        let copied = tokio::task::spawn_blocking(move || {
+            lock(&shared.conn).query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+        })
+        .await;
+        if let Ok(Err(e)) = copied {
+            tracing::warn!(error = %e, "the WAL could not be copied to its end; it is tried again");
+        }
+    }
+
     fn fail_group(&self, group: &mut Group, cause: String) {
         tracing::error!(%cause, "a group of write transactions failed");
         let _ = control(&lock(&self.conn), &["ROLLBACK"]);
@@ -529,6 +563,9 @@ struct Syncer {
     idle: AtomicBool,
     /// The committer, woken when the syncer becomes idle: the group kept open meanwhile is due.
     due: Arc<Notify>,
+    /// The checkpointer found the WAL past [`WAL_RESTART_FRAMES`]: the writer
+    /// is to copy the rest of it between two groups.
+    restart_due: AtomicBool,
     /// Groups numbered so far, one per COMMIT (a failed one keeps its number).
     numbered: AtomicU64,
     /// The last group whose frames are on disk, with every one before it.
@@ -555,6 +592,7 @@ impl Syncer {
             wake: Condvar::new(),
             idle: AtomicBool::new(true),
             due,
+            restart_due: AtomicBool::new(false),
             numbered: AtomicU64::new(0),
             synced: watch::Sender::new(0),
             #[cfg(test)]
@@ -634,14 +672,20 @@ impl Syncer {
 }
 
 /// How often the checkpointer looks for synced groups to copy.
+#[cfg(not(test))]
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+/// Tests write for a fraction of a second.
+#[cfg(test)]
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(5);
 
 /// Copies the WAL into the database file, on a connection and a thread of
 /// its own, once groups have been synced since its last copy. PASSIVE: it
 /// waits for neither the writer nor the readers, and SQLite restarts the WAL
-/// at the writer's next group once a checkpoint has copied all of it. Like
-/// every checkpoint it syncs the WAL before it copies and the database file
-/// after, so what was on disk stays so. It stops with the syncer.
+/// at the writer's next group once a checkpoint has copied all of it; when
+/// the WAL is long, it asks the writer to copy the rest (see
+/// [`Shared::commit_and_restart`]). Like every checkpoint it syncs the WAL
+/// before it copies and the database file after, so what was on disk stays
+/// so. It stops with the syncer.
 fn start_checkpointer(conn: Connection, syncer: Weak<Syncer>) -> Result<()> {
     let mut copied = 0;
     let run = move || loop {
@@ -653,8 +697,16 @@ fn start_checkpointer(conn: Connection, syncer: Weak<Syncer>) -> Result<()> {
         if synced == copied {
             continue;
         }
-        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            Ok(()) => copied = synced,
+        // The second column is the WAL's length in frames.
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1)) {
+            Ok(frames) => {
+                copied = synced;
+                if frames >= WAL_RESTART_FRAMES {
+                    if let Some(syncer) = syncer.upgrade() {
+                        syncer.restart_due.store(true, Ordering::SeqCst);
+                    }
+                }
+            }
             Err(e) => tracing::warn!(error = %e, "a WAL checkpoint failed; it is tried again"),
         }
     };
@@ -677,7 +729,7 @@ async fn commit_groups(shared: Weak<Shared>, due: Arc<Notify>) {
         };
         let held = Held::new(shared.writer.clone().lock_owned().await, &shared);
         if shared.group_due() {
-            shared.commit_group();
+            shared.commit_and_restart().await;
         }
         drop(held);
     }
@@ -876,6 +928,46 @@ mod tests {
         within_5s("the next, with nobody waiting", next.commit())
             .await
             .expect("commit");
+        store.close().await;
+        remove(&path);
+    }
+
+    /// Under a load that never pauses, a new group opens as soon as one
+    /// commits, so the WAL is never found copied to its end and SQLite never
+    /// starts it over on its own: the writer copies the rest between two
+    /// groups once the WAL is long, and it stays short.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wal_starts_over_under_a_load_that_never_pauses() {
+        let (store, path) = scratch("restart").await;
+        let wal = format!("{}-wal", path.display());
+        let writers: Vec<_> = (0..8)
+            .map(|t| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    for i in 0..150 {
+                        let name = format!("key-{t}-{i}");
+                        store
+                            .transact(move |mut tx| async move {
+                                tx.ensure_platform_key(&name, &"k".repeat(2000)).await?;
+                                tx.commit().await
+                            })
+                            .await
+                            .expect("write");
+                    }
+                })
+            })
+            .collect();
+        let mut longest = 0;
+        while !writers.iter().all(|w| w.is_finished()) {
+            longest = longest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        for w in writers {
+            w.await.expect("writer");
+        }
+        // 1,200 units of a 2 KB row each: over 5 MiB of WAL unless it starts
+        // over (at 64 frames, 260 KiB, in tests).
+        assert!(longest < 1024 * 1024, "the WAL grew to {longest} bytes");
         store.close().await;
         remove(&path);
     }
