@@ -749,6 +749,17 @@ mod tests {
         tx
     }
 
+    /// Writes the platform key `name`, `bytes` long, as queued work.
+    async fn write_key(store: &Store, name: String, bytes: usize) {
+        store
+            .transact(move |mut tx| async move {
+                tx.ensure_platform_key(&name, &"k".repeat(bytes)).await?;
+                tx.commit().await
+            })
+            .await
+            .expect("write");
+    }
+
     /// Awaits `answered`, which a group left open would keep waiting.
     async fn within_5s<T>(what: &str, answered: impl Future<Output = T>) -> T {
         tokio::time::timeout(Duration::from_secs(5), answered)
@@ -945,14 +956,7 @@ mod tests {
                 let store = store.clone();
                 tokio::spawn(async move {
                     for i in 0..150 {
-                        let name = format!("key-{t}-{i}");
-                        store
-                            .transact(move |mut tx| async move {
-                                tx.ensure_platform_key(&name, &"k".repeat(2000)).await?;
-                                tx.commit().await
-                            })
-                            .await
-                            .expect("write");
+                        write_key(&store, format!("key-{t}-{i}"), 2000).await;
                     }
                 })
             })
@@ -979,14 +983,7 @@ mod tests {
         let (store, path) = scratch("checkpoint").await;
         let before = std::fs::metadata(&path).expect("database file").len();
         for i in 0..400 {
-            let name = format!("key-{i:04}");
-            store
-                .transact(move |mut tx| async move {
-                    tx.ensure_platform_key(&name, &"k".repeat(200)).await?;
-                    tx.commit().await
-                })
-                .await
-                .expect("write");
+            write_key(&store, format!("key-{i:04}"), 200).await;
         }
         let mut grown = false;
         for _ in 0..50 {
