@@ -20,17 +20,16 @@
 //! syncer thread then `fdatasync`s the WAL file before any unit of the group
 //! answers. While it syncs, the next group stays open and takes every unit
 //! that comes meanwhile: they could not be synced any sooner, and one group
-//! writes a page that all of them changed (a balance, the last leaf of an
-//! index) to the WAL once, where a group each wrote it once each. A unit therefore
-//! answers only once its WAL frames are on disk, as with `synchronous=FULL`,
-//! but later groups are written while the disk works, and one sync serves
-//! them all. Checkpoints run on a thread of their own, off the writer's
-//! path; WAL with `NORMAL` syncs the WAL before each checkpoint and the
-//! database after it, so what was synced stays recoverable. SQLite starts the
-//! WAL over only at a group that opens when it is copied to its end; under a
-//! load that never pauses the next group always opens first, so once the WAL
-//! is long the writer copies the rest itself between two groups (see
-//! [`WAL_RESTART_FRAMES`]).
+//! writes a page they all change (a balance, the last leaf of an index) to
+//! the WAL once instead of once a group. A unit therefore answers only once
+//! its WAL frames are on disk, as with `synchronous=FULL`, but the next group
+//! gathers while the disk works. Checkpoints run on a thread of their own,
+//! off the writer's path; WAL with `NORMAL` syncs the WAL before each
+//! checkpoint and the database after it, so what was synced stays
+//! recoverable. SQLite starts the WAL over only at a group that opens when it
+//! is copied to its end; under a load that never pauses the next group always
+//! opens first, so once the WAL is long the writer copies the rest itself
+//! between two groups (see [`WAL_RESTART_FRAMES`]).
 //!
 //! Readers see a group once it is committed, before it is synced. Reads
 //! whose answers report what is stored (a refund's state) therefore wait for
@@ -554,7 +553,8 @@ impl Shared {
 }
 
 /// The thread that makes committed groups durable: one `fdatasync` of the
-/// WAL for all the groups committed while the previous one ran.
+/// WAL for the groups committed while the previous one ran (one, unless a
+/// group filled up meanwhile).
 struct Syncer {
     wal: File,
     state: SyncMutex<SyncState>,
