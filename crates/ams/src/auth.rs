@@ -4,7 +4,7 @@ use crate::result::AmsResult;
 use axum::http::HeaderMap;
 use backflow_crypto::ams::{parse_signature_header, signature_header, signed_content};
 use backflow_crypto::SigningKey;
-use backflow_domain::ClientId;
+use backflow_domain::{ClientId, ResultCode};
 use backflow_engine::Engine;
 
 /// The caller's headers, read case-insensitively.
@@ -42,8 +42,8 @@ impl Caller {
             .as_deref()
             .and_then(|c| ClientId::parse(c).ok())
             .ok_or_else(|| {
-                AmsResult::failed(
-                    "INVALID_CLIENT",
+                AmsResult::new(
+                    ResultCode::InvalidClient,
                     "The client-id header is missing or malformed.",
                 )
             })?;
@@ -56,11 +56,14 @@ impl Caller {
             .signature
             .as_deref()
             .ok_or_else(|| {
-                AmsResult::failed("INVALID_SIGNATURE", "The signature header is missing.")
+                AmsResult::new(
+                    ResultCode::InvalidSignature,
+                    "The signature header is missing.",
+                )
             })
             .and_then(|s| {
                 parse_signature_header(s)
-                    .map_err(|e| AmsResult::failed("INVALID_SIGNATURE", e.to_string()))
+                    .map_err(|e| AmsResult::new(ResultCode::InvalidSignature, e.to_string()))
             })?;
         let creds = engine
             .keys()
@@ -72,10 +75,7 @@ impl Caller {
         if key.verify_sha256(&content, &signature.signature) {
             Ok(client_id)
         } else {
-            Err(AmsResult::failed(
-                "INVALID_SIGNATURE",
-                "The signature does not verify.",
-            ))
+            Err(AmsResult::of(ResultCode::InvalidSignature))
         }
     }
 }

@@ -51,7 +51,6 @@ fn parse(client_id: String, payment_id: String) -> Option<(ClientId, PaymentId)>
 async fn stored(state: &AmsState, merchant: &ClientId, id: &PaymentId) -> Option<Payment> {
     state
         .engine
-        .store()
         .payment(merchant, PaymentKey::Id(id))
         .await
         .ok()

@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use backflow_crypto::SigningKey;
-use backflow_domain::{ClientId, Timestamp};
+use backflow_domain::{ClientId, ResultCode, Timestamp};
 use backflow_engine::Engine;
 use std::sync::Arc;
 
@@ -115,8 +115,8 @@ async fn handle(
         "inquiryPayment" => ops::inquiry_payment::handle(&call, body).await,
         "refund" => ops::refund::handle(&call, body).await,
         "inquiryRefund" => ops::inquiry_refund::handle(&call, body).await,
-        other => Err(AmsResult::failed(
-            "NO_INTERFACE_DEF",
+        other => Err(AmsResult::new(
+            ResultCode::NoInterfaceDef,
             format!("No interface {other} is defined."),
         )),
     };

@@ -47,7 +47,7 @@ pub async fn ensure_demo_merchant(
     if let Ok(text) = std::fs::read_to_string(&path) {
         if let Ok(file) = serde_json::from_str::<MerchantCredentialsFile>(&text) {
             let id = backflow_domain::ClientId::parse(file.client_id.clone())?;
-            if engine.store().merchant(&id).await?.is_some() {
+            if engine.merchant(&id).await?.is_some() {
                 return Ok(file);
             }
         }

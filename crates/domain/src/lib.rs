@@ -4,6 +4,7 @@
 //! rules can be read in one place and tested without a database or a clock.
 
 pub mod clock;
+pub mod code;
 pub mod fx;
 pub mod ids;
 pub mod ledger;
@@ -14,5 +15,6 @@ pub mod payment;
 pub mod refund;
 
 pub use clock::{Clock, Timestamp};
+pub use code::{LegacyCode, ResultCode, ResultStatus};
 pub use ids::*;
 pub use money::{Currency, Money, MoneyError};

@@ -6,6 +6,7 @@
 //! ledger, inside the same transaction.
 
 use crate::clock::Timestamp;
+use crate::code::ResultCode;
 use crate::fx::Quote;
 use crate::ids::{ClientId, PaymentId, RefundId, RefundRequestId};
 use crate::method::MethodCapabilities;
@@ -65,7 +66,7 @@ pub struct Refund {
     pub notify_url: Option<String>,
     /// The code this refund answers with while it is not a success: why it
     /// failed, or `UNKNOWN_EXCEPTION` while a timed-out channel call is resolved.
-    pub result_code: Option<String>,
+    pub result_code: Option<ResultCode>,
     /// Whether reaching a final state owes the merchant a notification (the
     /// first answer was not final, or a legacy asynchronous refund).
     pub notify_on_final: bool,
@@ -85,7 +86,7 @@ pub struct Refund {
     pub finished_at: Option<Timestamp>,
 }
 
-/// Why a refund is refused. Each door maps these to its own result codes.
+/// Why a refund is refused. Each refusal answers with one [`ResultCode`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RefundRefused {
     #[error("the payment is not in a refundable state")]
@@ -113,20 +114,22 @@ pub enum RefundRefused {
 }
 
 impl RefundRefused {
-    /// A stable name, used for storage and logs.
-    pub fn code(&self) -> &'static str {
+    /// The code both doors answer the refusal with.
+    pub fn code(&self) -> ResultCode {
         match self {
-            Self::OrderStatusInvalid => "ORDER_STATUS_INVALID",
-            Self::ChargebackPending => "CHARGEBACK_PENDING",
-            Self::MethodNotSupported => "PAYMENT_METHOD_NOT_SUPPORTED",
-            Self::WindowExceeded { .. } => "REFUND_WINDOW_EXCEED",
-            Self::CurrencyMismatch => "CURRENCY_NOT_SUPPORT",
-            Self::PartialNotSupported => "PARTIAL_REFUND_NOT_SUPPORTED",
-            Self::MultipleNotSupported => "MULTIPLE_REFUNDS_NOT_SUPPORTED",
-            Self::BelowMinimum { .. } => "REFUND_AMOUNT_BELOW_MINIMUM",
-            Self::AmountExceeds { .. } => "REFUND_AMOUNT_EXCEED",
-            Self::BalanceNotEnough => "MERCHANT_BALANCE_NOT_ENOUGH",
-            Self::RepeatInconsistent => "REPEAT_REQ_INCONSISTENT",
+            // Antom has no code of its own for a pending chargeback.
+            Self::OrderStatusInvalid | Self::ChargebackPending => ResultCode::OrderStatusInvalid,
+            Self::MethodNotSupported => ResultCode::PaymentMethodNotSupported,
+            Self::WindowExceeded { .. } => ResultCode::RefundWindowExceed,
+            Self::CurrencyMismatch => ResultCode::CurrencyNotSupport,
+            Self::PartialNotSupported => ResultCode::PartialRefundNotSupported,
+            Self::MultipleNotSupported => ResultCode::MultipleRefundsNotSupported,
+            // Antom names one code for both ends of the allowed range.
+            Self::BelowMinimum { .. } | Self::AmountExceeds { .. } => {
+                ResultCode::RefundAmountExceed
+            }
+            Self::BalanceNotEnough => ResultCode::MerchantBalanceNotEnough,
+            Self::RepeatInconsistent => ResultCode::RepeatReqInconsistent,
         }
     }
 }

@@ -5,13 +5,14 @@
 use crate::ids::random_digits;
 use backflow_domain::method::{Completion, MethodCapabilities};
 use backflow_domain::payment::{AcquirerRef, Payment};
+use backflow_domain::ResultCode;
 
 /// How a refund the channel accepted ends, when it ends later.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Settle {
     Success,
     Fail {
-        reason: String,
+        reason: ResultCode,
     },
     /// Succeeds, then the buyer's bank returns the money after `after_ms`.
     SuccessThenReverse {
@@ -32,9 +33,7 @@ impl Settle {
     pub fn decode(s: &str) -> Option<Self> {
         match s.split_once(':') {
             None if s == "SUCCESS" => Some(Self::Success),
-            Some(("FAIL", reason)) => Some(Self::Fail {
-                reason: reason.to_owned(),
-            }),
+            Some(("FAIL", reason)) => ResultCode::parse(reason).map(|reason| Self::Fail { reason }),
             Some(("REVERSE", ms)) => ms
                 .parse()
                 .ok()
@@ -122,7 +121,7 @@ mod tests {
         for s in [
             Settle::Success,
             Settle::Fail {
-                reason: "PROCESS_FAIL".into(),
+                reason: ResultCode::ProcessFail,
             },
             Settle::SuccessThenReverse { after_ms: 5 },
         ] {

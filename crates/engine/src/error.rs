@@ -1,6 +1,7 @@
 //! The engine's one error type. Doors map it to their own codes, once.
 
 use backflow_domain::refund::RefundRefused;
+use backflow_domain::ResultCode;
 use backflow_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -26,7 +27,7 @@ pub enum EngineError {
     #[error("too many refund requests; retry with the same request id")]
     TrafficLimited,
     #[error("sandbox injection: {0}")]
-    Injected(&'static str),
+    Injected(ResultCode),
     #[error("invalid request: {0}")]
     Invalid(String),
     #[error("storage failed: {0}")]

@@ -2,7 +2,11 @@
 //!
 //! Each use case is one database transaction that reads what it needs under
 //! lock, asks the domain's rules, and writes the state change together with
-//! its ledger postings and the notifications it owes. Doors call these and nothing else.
+//! its ledger postings and the notifications it owes.
+//!
+//! Doors (the AMS and legacy gateways, the admin API, the CLI) and the
+//! notifier call the engine's methods and nothing else: the store is the
+//! engine's own, and only tests reach it, through [`Engine::store_for_tests`].
 
 pub mod channels;
 pub mod clock;
@@ -14,7 +18,9 @@ mod ledger;
 mod limits;
 mod merchants;
 pub mod notices;
+mod outbox;
 mod payments;
+mod queries;
 mod refunds;
 pub mod sandbox;
 mod scheduler;
@@ -94,7 +100,13 @@ impl Engine {
         }
     }
 
-    pub fn store(&self) -> &Store {
+    pub(crate) fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The store, for tests that set up or inspect what no use case exposes.
+    #[doc(hidden)]
+    pub fn store_for_tests(&self) -> &Store {
         &self.inner.store
     }
 

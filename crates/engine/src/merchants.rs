@@ -125,6 +125,16 @@ impl Engine {
         Ok(())
     }
 
+    /// Sets or clears the address notifications go to when a request names none.
+    pub async fn set_notify_url(&self, merchant: &ClientId, url: Option<&str>) -> Result<()> {
+        let mut tx = self.store().begin().await?;
+        if !tx.set_merchant_notify_url(merchant, url).await? {
+            return Err(EngineError::UnknownMerchant);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The key that signs answers to callers Backflow cannot name (an unknown
     /// client id), created on first use and shared by every node.
     pub async fn deployment_key(&self) -> Result<SigningKey> {

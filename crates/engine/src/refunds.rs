@@ -13,7 +13,9 @@ use backflow_domain::ledger;
 use backflow_domain::merchant::Merchant;
 use backflow_domain::payment::{Door, Payment};
 use backflow_domain::refund::{check_repeat, Refund, RefundContext, RefundRefused, RefundStatus};
-use backflow_domain::{ClientId, Money, PaymentId, RefundId, RefundRequestId, Timestamp};
+use backflow_domain::{
+    ClientId, Money, PaymentId, RefundId, RefundRequestId, ResultCode, Timestamp,
+};
 use backflow_store::{Floors, PaymentKey, RefundKey, RefundTotals, StoreError, Tx, Writes};
 use std::sync::Arc;
 
@@ -58,9 +60,6 @@ pub(crate) const REVERSE_REFUND: &str = "REVERSE_REFUND";
 /// How often a refund waiting for funds is retried, and for how long.
 pub const FUNDS_RETRY_MS: i64 = 6 * 3_600_000;
 pub const FUNDS_RETRY_DAYS: i64 = 180;
-
-/// Failure code of a refund whose merchant never had the funds.
-const BALANCE_NOT_ENOUGH: &str = "MERCHANT_BALANCE_NOT_ENOUGH";
 
 /// Whether a refund attempt still counts against the merchant's rate limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,7 +155,7 @@ impl Engine {
                 // The refusal uses the script up; nothing else was written.
                 tx.commit().await?;
                 return Err(match code {
-                    "REQUEST_TRAFFIC_EXCEED_LIMIT" => EngineError::TrafficLimited,
+                    ResultCode::RequestTrafficExceedLimit => EngineError::TrafficLimited,
                     code => EngineError::Injected(code),
                 });
             }
@@ -264,7 +263,7 @@ impl Engine {
             ChannelOutcome::Pending { after_ms, then }
             | ChannelOutcome::TimedOut { after_ms, then } => {
                 if timed_out {
-                    refund.result_code = Some("UNKNOWN_EXCEPTION".into());
+                    refund.result_code = Some(ResultCode::UnknownException);
                 }
                 // An AMS answer that is not final now owes a notification when it becomes final.
                 refund.notify_on_final |= payment.door == Door::Ams;
@@ -372,7 +371,7 @@ impl Engine {
         merchant: &Merchant,
         payment: &Payment,
         refund: &mut Refund,
-        reason: String,
+        reason: ResultCode,
         mut writes: Writes,
     ) -> Result<()> {
         let now = self.now();
@@ -479,7 +478,7 @@ impl Engine {
                 &merchant,
                 &payment,
                 &mut refund,
-                BALANCE_NOT_ENOUGH.into(),
+                ResultCode::MerchantBalanceNotEnough,
                 Writes::new(),
             )
             .await?;

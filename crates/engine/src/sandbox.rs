@@ -10,50 +10,64 @@ use crate::channels::{ChannelOutcome, Settle, SIMULATED_ASYNC_MS};
 use crate::error::{EngineError, Result};
 use crate::ids::{new_id, IdKind};
 use crate::Engine;
-use backflow_domain::ClientId;
+use backflow_domain::{ClientId, ResultCode};
 use backflow_store::Tx;
 
-/// Refund-path codes a script may name.
-pub const KNOWN_CODES: &[&str] = &[
-    "SUCCESS",
-    "REFUND_IN_PROCESS",
-    "UNKNOWN_EXCEPTION",
-    "REQUEST_TRAFFIC_EXCEED_LIMIT",
-    "ORDER_STATUS_INVALID",
-    "REFUND_WINDOW_EXCEED",
-    "PAYMENT_METHOD_NOT_SUPPORTED",
-    "PARTIAL_REFUND_NOT_SUPPORTED",
-    "MULTIPLE_REFUNDS_NOT_SUPPORTED",
-    "MERCHANT_BALANCE_NOT_ENOUGH",
-    "CURRENCY_NOT_SUPPORT",
-    "REFUND_AMOUNT_EXCEED",
-    "ORDER_IS_CLOSED",
-    "REPEAT_REQ_INCONSISTENT",
-    "PARAM_ILLEGAL",
-    "PROCESS_FAIL",
-    "ACCESS_DENIED",
-    "ORDER_NOT_EXIST",
-    "INVALID_MERCHANT_STATUS",
-    "RISK_REJECT",
-];
+/// What naming a code in a script makes of a refund; `None` for codes off the refund path.
+fn scripted(code: ResultCode) -> Option<Scripted> {
+    use ResultCode as R;
+    Some(match code {
+        R::Success => Scripted::Success,
+        R::RefundInProcess => Scripted::Pending,
+        R::UnknownException => Scripted::TimedOut,
+        // After the channel took the refund: the refund is stored as failed.
+        R::ProcessFail | R::OrderIsClosed | R::RiskReject => Scripted::ChannelFailure,
+        R::RequestTrafficExceedLimit
+        | R::OrderStatusInvalid
+        | R::RefundWindowExceed
+        | R::PaymentMethodNotSupported
+        | R::PartialRefundNotSupported
+        | R::MultipleRefundsNotSupported
+        | R::MerchantBalanceNotEnough
+        | R::CurrencyNotSupport
+        | R::RefundAmountExceed
+        | R::RepeatReqInconsistent
+        | R::ParamIllegal
+        | R::AccessDenied
+        | R::OrderNotExist
+        | R::InvalidMerchantStatus => Scripted::Refusal,
+        R::PaymentInProcess
+        | R::InvalidClient
+        | R::InvalidSignature
+        | R::KeyNotFound
+        | R::NoInterfaceDef
+        | R::RefundNotExist
+        | R::CaptureAmountExceed => return None,
+    })
+}
 
-/// Codes that come from the channel after it took the refund: the refund is stored as failed.
-const CHANNEL_FAILURES: &[&str] = &["PROCESS_FAIL", "ORDER_IS_CLOSED", "RISK_REJECT"];
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scripted {
+    Success,
+    Pending,
+    TimedOut,
+    ChannelFailure,
+    /// Refused before any refund exists.
+    Refusal,
+}
 
 /// What a script does to one refund.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Injection {
     /// Refused before any refund exists, with this code.
-    Refuse(&'static str),
+    Refuse(ResultCode),
     /// The channel answers this instead of what it would.
     Channel(ChannelOutcome),
 }
 
-fn known(code: &str) -> Result<&'static str> {
-    KNOWN_CODES
-        .iter()
-        .find(|c| **c == code)
-        .copied()
+fn known(code: &str) -> Result<(ResultCode, Scripted)> {
+    ResultCode::parse(code)
+        .and_then(|c| Some((c, scripted(c)?)))
         .ok_or_else(|| {
             EngineError::Invalid(format!(
                 "{code:?} is not a refund result code a sandbox can inject"
@@ -61,15 +75,13 @@ fn known(code: &str) -> Result<&'static str> {
         })
 }
 
-fn settle(code: &'static str, reverse_after_ms: Option<i64>) -> Result<Settle> {
-    match (code, reverse_after_ms) {
-        ("SUCCESS", None) => Ok(Settle::Success),
-        ("SUCCESS", Some(after_ms)) => Ok(Settle::SuccessThenReverse { after_ms }),
-        (c, None) if CHANNEL_FAILURES.contains(&c) => Ok(Settle::Fail {
-            reason: c.to_owned(),
-        }),
-        (c, _) => Err(EngineError::Invalid(format!(
-            "{c} cannot end a refund the channel accepted"
+fn settle((code, kind): (ResultCode, Scripted), reverse_after_ms: Option<i64>) -> Result<Settle> {
+    match (kind, reverse_after_ms) {
+        (Scripted::Success, None) => Ok(Settle::Success),
+        (Scripted::Success, Some(after_ms)) => Ok(Settle::SuccessThenReverse { after_ms }),
+        (Scripted::ChannelFailure, None) => Ok(Settle::Fail { reason: code }),
+        _ => Err(EngineError::Invalid(format!(
+            "{code} cannot end a refund the channel accepted"
         ))),
     }
 }
@@ -77,8 +89,9 @@ fn settle(code: &'static str, reverse_after_ms: Option<i64>) -> Result<Settle> {
 /// Parses a script.
 pub fn parse(script: &str) -> Result<Injection> {
     let mut parts = script.trim().split(';').map(str::trim);
-    let code = known(parts.next().unwrap_or_default())?;
-    let (mut delay_ms, mut then, mut reverse_after_ms) = (SIMULATED_ASYNC_MS, "SUCCESS", None);
+    let named = known(parts.next().unwrap_or_default())?;
+    let success = (ResultCode::Success, Scripted::Success);
+    let (mut delay_ms, mut then, mut reverse_after_ms) = (SIMULATED_ASYNC_MS, success, None);
     for part in parts.filter(|p| !p.is_empty()) {
         let (key, value) = part
             .split_once('=')
@@ -104,20 +117,19 @@ pub fn parse(script: &str) -> Result<Injection> {
             }
         }
     }
-    Ok(match code {
-        "SUCCESS" => Injection::Channel(ChannelOutcome::Now(settle("SUCCESS", reverse_after_ms)?)),
-        "REFUND_IN_PROCESS" => Injection::Channel(ChannelOutcome::Pending {
-            after_ms: delay_ms,
-            then: settle(then, reverse_after_ms)?,
-        }),
-        "UNKNOWN_EXCEPTION" => Injection::Channel(ChannelOutcome::TimedOut {
-            after_ms: delay_ms,
-            then: settle(then, reverse_after_ms)?,
-        }),
-        c if CHANNEL_FAILURES.contains(&c) => {
-            Injection::Channel(ChannelOutcome::Now(settle(c, reverse_after_ms)?))
+    Ok(match named {
+        (_, Scripted::Success | Scripted::ChannelFailure) => {
+            Injection::Channel(ChannelOutcome::Now(settle(named, reverse_after_ms)?))
         }
-        c => Injection::Refuse(c),
+        (_, Scripted::Pending) => Injection::Channel(ChannelOutcome::Pending {
+            after_ms: delay_ms,
+            then: settle(then, reverse_after_ms)?,
+        }),
+        (_, Scripted::TimedOut) => Injection::Channel(ChannelOutcome::TimedOut {
+            after_ms: delay_ms,
+            then: settle(then, reverse_after_ms)?,
+        }),
+        (code, Scripted::Refusal) => Injection::Refuse(code),
     })
 }
 
@@ -170,7 +182,7 @@ mod tests {
     fn scripts_parse_into_injections() {
         assert_eq!(
             parse("REFUND_WINDOW_EXCEED").unwrap(),
-            Injection::Refuse("REFUND_WINDOW_EXCEED")
+            Injection::Refuse(ResultCode::RefundWindowExceed)
         );
         assert_eq!(
             parse("UNKNOWN_EXCEPTION;delay=30").unwrap(),
@@ -184,7 +196,7 @@ mod tests {
             Injection::Channel(ChannelOutcome::Pending {
                 after_ms: SIMULATED_ASYNC_MS,
                 then: Settle::Fail {
-                    reason: "PROCESS_FAIL".into()
+                    reason: ResultCode::ProcessFail
                 }
             })
         );
@@ -197,7 +209,7 @@ mod tests {
         assert_eq!(
             parse("ORDER_IS_CLOSED").unwrap(),
             Injection::Channel(ChannelOutcome::Now(Settle::Fail {
-                reason: "ORDER_IS_CLOSED".into()
+                reason: ResultCode::OrderIsClosed
             }))
         );
         for bad in [

@@ -1,9 +1,10 @@
 //! Who is calling: the `partner`, and the request's signature (spec/legacy.md, "Signing").
 
 use crate::params::Params;
-use crate::reply::Code;
+use crate::reply::legacy_code;
 use backflow_crypto::legacy::{presign, verify, SignType, Signer, Verifier};
 use backflow_domain::merchant::Merchant;
+use backflow_domain::LegacyCode;
 use backflow_engine::keys::MerchantCredentials;
 use backflow_engine::Engine;
 use std::sync::Arc;
@@ -26,17 +27,16 @@ fn well_formed_partner(p: &str) -> bool {
 
 impl Caller {
     /// The merchant `partner` names: `ILLEGAL_PARTNER` when it is malformed or unknown.
-    pub async fn identify(engine: &Engine, params: &Params) -> Result<Self, Code> {
+    pub async fn identify(engine: &Engine, params: &Params) -> Result<Self, LegacyCode> {
         let partner = params
             .get("partner")
             .filter(|p| well_formed_partner(p))
-            .ok_or(Code::IllegalPartner)?;
+            .ok_or(LegacyCode::IllegalPartner)?;
         let merchant = engine
-            .store()
             .merchant_by_partner(partner)
             .await
-            .map_err(|e| Code::from_engine(&e.into(), None))?
-            .ok_or(Code::IllegalPartner)?;
+            .map_err(|e| legacy_code(&e, None))?
+            .ok_or(LegacyCode::IllegalPartner)?;
         let md5_key = params
             .charset()
             .encode(&merchant.legacy_md5_key)
@@ -51,13 +51,17 @@ impl Caller {
 
     /// Checks `sign_type` and `sign`. RSA and RSA2 verify with any of the
     /// merchant's registered public keys, so that a key rotation needs no flag day.
-    pub async fn authenticate(&mut self, engine: &Engine, params: &Params) -> Result<(), Code> {
+    pub async fn authenticate(
+        &mut self,
+        engine: &Engine,
+        params: &Params,
+    ) -> Result<(), LegacyCode> {
         let sign_type = params
             .get("sign_type")
             .and_then(SignType::parse)
-            .ok_or(Code::IllegalSignType)?;
+            .ok_or(LegacyCode::IllegalSignType)?;
         self.sign_type = sign_type;
-        let sign = params.get("sign").ok_or(Code::IllegalSign)?;
+        let sign = params.get("sign").ok_or(LegacyCode::IllegalSign)?;
         let verified = match sign_type {
             SignType::Md5 => verify(params.raw(), sign, Verifier::Md5 { key: &self.md5_key }),
             SignType::Rsa | SignType::Rsa2 => {
@@ -65,7 +69,7 @@ impl Caller {
                     .keys()
                     .merchant(&self.merchant.client_id)
                     .await
-                    .map_err(|e| Code::from_engine(&e, None))?;
+                    .map_err(|e| legacy_code(&e, None))?;
                 let verified = creds.public_keys.values().any(|key| {
                     let verifier = if sign_type == SignType::Rsa {
                         Verifier::Rsa(key)
@@ -81,7 +85,7 @@ impl Caller {
         if verified {
             Ok(())
         } else {
-            Err(Code::IllegalSign)
+            Err(LegacyCode::IllegalSign)
         }
     }
 

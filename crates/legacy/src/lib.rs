@@ -14,7 +14,6 @@ mod reply;
 mod services;
 
 use crate::params::Params;
-use crate::reply::Code;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, Uri};
@@ -22,6 +21,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use backflow_crypto::legacy::Charset;
+use backflow_domain::LegacyCode;
 use backflow_engine::Engine;
 
 /// The largest form body read; legacy requests are a few hundred bytes.
@@ -46,7 +46,8 @@ async fn gateway(
         match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
             Ok(bytes) => bytes,
             Err(_) => {
-                return reply::failure(Code::IllegalArgument, None).into_response(Charset::Utf8)
+                return reply::failure(LegacyCode::IllegalArgument, None)
+                    .into_response(Charset::Utf8)
             }
         }
     } else {

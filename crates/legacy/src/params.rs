@@ -4,8 +4,8 @@
 //! the signature covers those bytes in the declared charset, and as text
 //! decoded from that charset, for everything else.
 
-use crate::reply::Code;
 use backflow_crypto::legacy::Charset;
+use backflow_domain::LegacyCode;
 use percent_encoding::percent_decode;
 use std::collections::BTreeMap;
 
@@ -26,7 +26,7 @@ pub(crate) struct Params {
 /// Why the parameters could not be read, with the charset to answer in.
 #[derive(Debug)]
 pub(crate) struct Unreadable {
-    pub code: Code,
+    pub code: LegacyCode,
     pub charset: Charset,
 }
 
@@ -36,7 +36,7 @@ impl Params {
     pub fn parse(query: &[u8], form_body: &[u8]) -> Result<Self, Unreadable> {
         let mut raw: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         let refuse = Unreadable {
-            code: Code::IllegalArgument,
+            code: LegacyCode::IllegalArgument,
             charset: Charset::Utf8,
         };
         for (k, v) in form_pairs(query).chain(form_pairs(form_body)) {
@@ -52,14 +52,14 @@ impl Params {
             Some((_, v)) if v.is_empty() => None,
             Some((_, v)) => Some(std::str::from_utf8(v).ok().and_then(Charset::parse).ok_or(
                 Unreadable {
-                    code: Code::IllegalCharset,
+                    code: LegacyCode::IllegalCharset,
                     charset: Charset::Utf8,
                 },
             )?),
         };
         let charset = declared.unwrap_or(Charset::Utf8);
         let malformed = || Unreadable {
-            code: Code::IllegalCharset,
+            code: LegacyCode::IllegalCharset,
             charset,
         };
         let mut text = BTreeMap::new();
@@ -155,7 +155,7 @@ mod tests {
         assert_eq!(p.get("reason"), Some("退款"));
         assert_eq!(p.raw()[1].1, vec![0xCD, 0xCB, 0xBF, 0xEE]);
         let as_utf8 = Params::parse(b"_input_charset=utf-8&reason=%CD%CB%BF%EE", b"");
-        assert_eq!(as_utf8.unwrap_err().code, Code::IllegalCharset);
+        assert_eq!(as_utf8.unwrap_err().code, LegacyCode::IllegalCharset);
     }
 
     #[test]
@@ -163,13 +163,13 @@ mod tests {
         assert!(Params::parse(b"a=1", b"a=1").is_ok());
         assert_eq!(
             Params::parse(b"a=1", b"a=2").unwrap_err().code,
-            Code::IllegalArgument
+            LegacyCode::IllegalArgument
         );
         assert_eq!(
             Params::parse(b"_input_charset=latin1", b"")
                 .unwrap_err()
                 .code,
-            Code::IllegalCharset
+            LegacyCode::IllegalCharset
         );
         assert_eq!(Params::parse(b"a=1", b"").unwrap().declared_charset(), None);
         let many: Vec<String> = (0..=MAX_PARAMS).map(|i| format!("k{i}=v")).collect();
@@ -177,7 +177,7 @@ mod tests {
             Params::parse(many.join("&").as_bytes(), b"")
                 .unwrap_err()
                 .code,
-            Code::IllegalArgument
+            LegacyCode::IllegalArgument
         );
     }
 }

@@ -7,113 +7,40 @@ use axum::response::{IntoResponse, Response};
 use backflow_crypto::legacy::{Charset, SignType};
 use backflow_domain::payment::PaymentStatus;
 use backflow_domain::refund::RefundRefused;
-use backflow_engine::notices::legacy::error_code;
+use backflow_domain::LegacyCode;
 use backflow_engine::EngineError;
 use quick_xml::events::{BytesDecl, BytesText, Event};
 use quick_xml::Writer;
 
-/// A legacy error code, as `<error>` carries it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Code {
-    /// The payment is unknown, unpaid, or was made through another door.
-    PurchaseTradeNotExist,
-    /// `single_trade_query` names no payment of this merchant.
-    TradeNotExist,
-    ReturnAmountExceed,
-    CurrencyNotSame,
-    RefundmentValidDateExceed,
-    /// The `out_return_no` was used before with different content.
-    RepeatedRefundmentRequest,
-    /// The payment was closed (cancelled or failed) and takes no refund.
-    TradeHasClose,
-    MerchantBalanceNotEnough,
-    IllegalArgument,
-    IllegalSign,
-    IllegalPartner,
-    IllegalService,
-    IllegalSignType,
-    IllegalCharset,
-    SystemException,
-}
-
-impl Code {
-    const ALL: [Code; 15] = [
-        Self::PurchaseTradeNotExist,
-        Self::TradeNotExist,
-        Self::ReturnAmountExceed,
-        Self::CurrencyNotSame,
-        Self::RefundmentValidDateExceed,
-        Self::RepeatedRefundmentRequest,
-        Self::TradeHasClose,
-        Self::MerchantBalanceNotEnough,
-        Self::IllegalArgument,
-        Self::IllegalSign,
-        Self::IllegalPartner,
-        Self::IllegalService,
-        Self::IllegalSignType,
-        Self::IllegalCharset,
-        Self::SystemException,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::PurchaseTradeNotExist => "PURCHASE_TRADE_NOT_EXIST",
-            Self::TradeNotExist => "TRADE_NOT_EXIST",
-            Self::ReturnAmountExceed => "RETURN_AMOUNT_EXCEED",
-            Self::CurrencyNotSame => "CURRENCY_NOT_SAME",
-            Self::RefundmentValidDateExceed => "REFUNDMENT_VALID_DATE_EXCEED",
-            Self::RepeatedRefundmentRequest => "REPEATED_REFUNDMENT_REQUEST",
-            Self::TradeHasClose => "TRADE_HAS_CLOSE",
-            Self::MerchantBalanceNotEnough => "MERCHANT_BALANCE_NOT_ENOUGH",
-            Self::IllegalArgument => "ILLEGAL_ARGUMENT",
-            Self::IllegalSign => "ILLEGAL_SIGN",
-            Self::IllegalPartner => "ILLEGAL_PARTNER",
-            Self::IllegalService => "ILLEGAL_SERVICE",
-            Self::IllegalSignType => "ILLEGAL_SIGN_TYPE",
-            Self::IllegalCharset => "ILLEGAL_CHARSET",
-            Self::SystemException => "SYSTEM_EXCEPTION",
+/// The one place engine errors become legacy codes. `trade` is the status of
+/// the payment the request named, when the door found one: the engine refuses
+/// unpaid and closed payments alike, the legacy wire tells them apart.
+pub(crate) fn legacy_code(e: &EngineError, trade: Option<PaymentStatus>) -> LegacyCode {
+    let closed = matches!(trade, Some(PaymentStatus::Cancelled | PaymentStatus::Fail));
+    match e {
+        EngineError::RefundRefused(RefundRefused::OrderStatusInvalid) if closed => {
+            LegacyCode::TradeHasClose
         }
-    }
-
-    /// The legacy code for a refusal or failure code of the engine (rules,
-    /// sandbox injections, channels), by the engine's table of legacy names,
-    /// which its `REFUND_FAIL` notifications use too.
-    pub fn from_engine_code(code: &str) -> Self {
-        let name = error_code(code);
-        Self::ALL
-            .into_iter()
-            .find(|c| c.as_str() == name)
-            .unwrap_or(Self::SystemException)
-    }
-
-    /// The one place engine errors become legacy codes. `trade` is the status
-    /// of the payment the request named, when the door found one: the engine
-    /// refuses unpaid and closed payments alike, the legacy wire tells them apart.
-    pub fn from_engine(e: &EngineError, trade: Option<PaymentStatus>) -> Self {
-        let closed = matches!(trade, Some(PaymentStatus::Cancelled | PaymentStatus::Fail));
-        match e {
-            EngineError::RefundRefused(RefundRefused::OrderStatusInvalid) if closed => {
-                Self::TradeHasClose
-            }
-            EngineError::RefundRefused(r) => Self::from_engine_code(r.code()),
-            EngineError::Injected(code) => Self::from_engine_code(code),
-            EngineError::UnknownMerchant => Self::IllegalPartner,
-            EngineError::UnknownKeyVersion(_) => Self::IllegalSign,
-            EngineError::PaymentNotFound | EngineError::RefundNotFound => {
-                Self::PurchaseTradeNotExist
-            }
-            EngineError::PaymentStatusInvalid => Self::TradeHasClose,
-            EngineError::CurrencyNotSupported
-            | EngineError::CaptureAmountExceeds
-            | EngineError::RepeatInconsistent
-            | EngineError::Invalid(_) => Self::IllegalArgument,
-            // The wire has no rate-limit code (spec/legacy.md): ask for a retry.
-            EngineError::TrafficLimited => Self::SystemException,
-            EngineError::Store(_) | EngineError::Crypto(_) => {
-                // Logged once here; the merchant retries with the same request.
-                tracing::error!(error = %e, "legacy gateway: internal failure");
-                Self::SystemException
-            }
+        // A trade under chargeback reads as closed here.
+        EngineError::RefundRefused(RefundRefused::ChargebackPending) => LegacyCode::TradeHasClose,
+        EngineError::RefundRefused(r) => r.code().into(),
+        EngineError::Injected(code) => (*code).into(),
+        EngineError::UnknownMerchant => LegacyCode::IllegalPartner,
+        EngineError::UnknownKeyVersion(_) => LegacyCode::IllegalSign,
+        EngineError::PaymentNotFound | EngineError::RefundNotFound => {
+            LegacyCode::PurchaseTradeNotExist
+        }
+        EngineError::PaymentStatusInvalid => LegacyCode::TradeHasClose,
+        EngineError::CurrencyNotSupported
+        | EngineError::CaptureAmountExceeds
+        | EngineError::RepeatInconsistent
+        | EngineError::Invalid(_) => LegacyCode::IllegalArgument,
+        // The wire has no rate-limit code: ask for a retry.
+        EngineError::TrafficLimited => LegacyCode::SystemException,
+        EngineError::Store(_) | EngineError::Crypto(_) => {
+            // Logged once here; the merchant retries with the same request.
+            tracing::error!(error = %e, "legacy gateway: internal failure");
+            LegacyCode::SystemException
         }
     }
 }
@@ -177,7 +104,7 @@ pub(crate) fn success() -> Element {
 /// `<is_success>F</is_success><error>CODE</error>`, with `sign` and
 /// `sign_type` over `error=CODE` when the caller is known (Alipay signs its
 /// failures for MD5 merchants too, seed 004).
-pub(crate) fn failure(code: Code, signature: Option<(String, SignType)>) -> Reply {
+pub(crate) fn failure(code: LegacyCode, signature: Option<(String, SignType)>) -> Reply {
     let mut children = vec![
         Element::text("is_success", "F"),
         Element::text("error", code.as_str()),
@@ -242,6 +169,7 @@ fn xml_document(root: &Element, charset: Charset) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use backflow_domain::ResultCode;
 
     fn render(root: &Element, charset: Charset) -> String {
         let bytes = xml_document(root, charset);
@@ -277,74 +205,52 @@ mod tests {
     fn refusals_map_to_legacy_codes() {
         let refused = |r| EngineError::RefundRefused(r);
         assert_eq!(
-            Code::from_engine(
+            legacy_code(
                 &refused(RefundRefused::AmountExceeds { refundable: 1 }),
                 None
             ),
-            Code::ReturnAmountExceed
+            LegacyCode::ReturnAmountExceed
         );
         assert_eq!(
-            Code::from_engine(
+            legacy_code(
                 &refused(RefundRefused::OrderStatusInvalid),
                 Some(PaymentStatus::Cancelled)
             ),
-            Code::TradeHasClose
+            LegacyCode::TradeHasClose
         );
         assert_eq!(
-            Code::from_engine(
+            legacy_code(
                 &refused(RefundRefused::OrderStatusInvalid),
                 Some(PaymentStatus::Processing)
             ),
-            Code::PurchaseTradeNotExist
+            LegacyCode::PurchaseTradeNotExist
         );
         assert_eq!(
-            Code::from_engine(&refused(RefundRefused::RepeatInconsistent), None),
-            Code::RepeatedRefundmentRequest
+            legacy_code(&refused(RefundRefused::RepeatInconsistent), None),
+            LegacyCode::RepeatedRefundmentRequest
         );
         assert_eq!(
-            Code::from_engine(
+            legacy_code(
                 &refused(RefundRefused::WindowExceeded { window_days: 365 }),
                 None
             ),
-            Code::RefundmentValidDateExceed
+            LegacyCode::RefundmentValidDateExceed
         );
         assert_eq!(
-            Code::from_engine(&refused(RefundRefused::BelowMinimum { minimum: 50 }), None),
-            Code::ReturnAmountExceed
+            legacy_code(&refused(RefundRefused::BelowMinimum { minimum: 50 }), None),
+            LegacyCode::ReturnAmountExceed
         );
         assert_eq!(
-            Code::from_engine(&refused(RefundRefused::ChargebackPending), None),
-            Code::TradeHasClose
+            legacy_code(&refused(RefundRefused::ChargebackPending), None),
+            LegacyCode::TradeHasClose
         );
         assert_eq!(
-            Code::from_engine(&EngineError::Injected("REFUND_WINDOW_EXCEED"), None),
-            Code::RefundmentValidDateExceed
+            legacy_code(&EngineError::Injected(ResultCode::RefundWindowExceed), None),
+            LegacyCode::RefundmentValidDateExceed
         );
         assert_eq!(
-            Code::from_engine_code("PROCESS_FAIL"),
-            Code::SystemException
+            LegacyCode::from(ResultCode::ProcessFail),
+            LegacyCode::SystemException
         );
-    }
-
-    #[test]
-    fn every_name_in_the_engine_table_is_a_code() {
-        for engine_code in [
-            "MERCHANT_BALANCE_NOT_ENOUGH",
-            "ORDER_NOT_EXIST",
-            "ORDER_IS_CLOSED",
-            "REFUND_WINDOW_EXCEED",
-            "REFUND_AMOUNT_EXCEED",
-            "CURRENCY_NOT_SUPPORT",
-            "REPEAT_REQ_INCONSISTENT",
-            "PARAM_ILLEGAL",
-            "ACCESS_DENIED",
-            "RISK_REJECT",
-        ] {
-            assert_eq!(
-                Code::from_engine_code(engine_code).as_str(),
-                error_code(engine_code),
-                "{engine_code}"
-            );
-        }
     }
 }

@@ -73,14 +73,14 @@ async fn list(State(engine): State<Engine>, Query(q): Query<ListQuery>) -> Respo
         Ok(f) => f,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e),
     };
-    match NotificationView::list(engine.store(), &filter).await {
+    match NotificationView::list(&engine, &filter).await {
         Ok(list) => Json(json!({ "notifications": list })).into_response(),
         Err(e) => internal(e),
     }
 }
 
 async fn detail(State(engine): State<Engine>, Path(id): Path<String>) -> Response {
-    match NotificationDetail::load(engine.store(), &id).await {
+    match NotificationDetail::load(&engine, &id).await {
         Ok(Some(d)) => Json(d).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, "no such notification"),
         Err(e) => internal(e),
@@ -88,17 +88,16 @@ async fn detail(State(engine): State<Engine>, Path(id): Path<String>) -> Respons
 }
 
 async fn resend(State(engine): State<Engine>, Path(id): Path<String>) -> Response {
-    let now = engine.clock().now();
-    match engine.store().resend_notification(&id, now).await {
-        Ok(ResendOutcome::Scheduled) => {
+    match engine.resend_notification(&id).await {
+        Ok((ResendOutcome::Scheduled, now)) => {
             Json(json!({ "id": id, "status": "PENDING", "nextAttemptAt": now.to_iso8601() }))
                 .into_response()
         }
-        Ok(ResendOutcome::InFlight) => error(
+        Ok((ResendOutcome::InFlight, _)) => error(
             StatusCode::CONFLICT,
             "an attempt is being delivered; resend once it is recorded",
         ),
-        Ok(ResendOutcome::NotFound) => error(StatusCode::NOT_FOUND, "no such notification"),
+        Ok((ResendOutcome::NotFound, _)) => error(StatusCode::NOT_FOUND, "no such notification"),
         Err(e) => internal(e),
     }
 }

@@ -5,7 +5,7 @@ use crate::guard::{PublicOnlyResolver, SharedResolver, SystemResolver};
 use crate::{NotifierConfig, NotifyError};
 use backflow_crypto::ams::{signature_header, signed_content};
 use backflow_domain::payment::Door;
-use backflow_domain::{ClientId, Timestamp};
+use backflow_domain::{ClientId, ResultStatus, Timestamp};
 use backflow_engine::notices::check_notify_url;
 use backflow_engine::Engine;
 use backflow_store::NotificationRow;
@@ -199,7 +199,7 @@ pub fn acknowledgement(protocol: Door, status: u16, body: &[u8]) -> Result<(), S
             let json: serde_json::Value =
                 serde_json::from_slice(body).map_err(|_| "the answer is not JSON".to_owned())?;
             match json["result"]["resultStatus"].as_str() {
-                Some("S") => Ok(()),
+                Some(s) if s == ResultStatus::S.as_str() => Ok(()),
                 Some(other) => Err(format!("result.resultStatus is {other:?}")),
                 None => Err("the answer has no result.resultStatus".to_owned()),
             }

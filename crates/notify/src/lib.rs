@@ -25,8 +25,8 @@ pub use schedule::{next_attempt_after_miss, MAX_ATTEMPTS, RETRY_DELAYS_MS};
 pub use view::{AttemptView, NotificationDetail, NotificationView};
 
 use backflow_domain::ClientId;
-use backflow_engine::Engine;
-use backflow_store::{AttemptResult, AttemptRow, ClaimRequest, NotificationRow, StoreError};
+use backflow_engine::{Engine, EngineError};
+use backflow_store::{AttemptResult, AttemptRow, ClaimRequest, NotificationRow};
 use deliver::Sender;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,8 +37,8 @@ use tokio::task::JoinSet;
 /// The notifier's one error type.
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
-    #[error("storage failed: {0}")]
-    Store(#[from] StoreError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
     #[error("cannot build the HTTP client: {0}")]
     HttpClient(reqwest::Error),
     #[error("notifier configuration: {0}")]
@@ -208,7 +208,6 @@ impl Notifier {
         let rows = self
             .inner
             .engine
-            .store()
             .claim_due_notifications(&request, |row| {
                 let n = per_merchant.entry(row.client_id.clone()).or_default();
                 let admit = *n < cap;
@@ -246,7 +245,6 @@ impl Notifier {
             error: outcome.error,
         };
         if let Err(e) = engine
-            .store()
             .record_notification_attempt(&self.inner.owner, &attempt, result)
             .await
         {

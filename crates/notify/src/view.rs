@@ -2,7 +2,8 @@
 //! endpoints and `backflow notifications list --json`.
 
 use backflow_domain::Timestamp;
-use backflow_store::{AttemptRow, NotificationFilter, NotificationRow, Store, StoreError};
+use backflow_engine::{Engine, Result};
+use backflow_store::{AttemptRow, NotificationFilter, NotificationRow};
 use serde::Serialize;
 
 /// A notification, without its body.
@@ -83,8 +84,8 @@ impl From<&AttemptRow> for AttemptView {
 
 impl NotificationView {
     /// Notifications matching `filter`, newest first.
-    pub async fn list(store: &Store, filter: &NotificationFilter) -> Result<Vec<Self>, StoreError> {
-        Ok(store
+    pub async fn list(engine: &Engine, filter: &NotificationFilter) -> Result<Vec<Self>> {
+        Ok(engine
             .notifications(filter)
             .await?
             .iter()
@@ -95,11 +96,11 @@ impl NotificationView {
 
 impl NotificationDetail {
     /// One notification with its log; `None` when there is no such notification.
-    pub async fn load(store: &Store, id: &str) -> Result<Option<Self>, StoreError> {
-        let Some(row) = store.notification(id).await? else {
+    pub async fn load(engine: &Engine, id: &str) -> Result<Option<Self>> {
+        let Some(row) = engine.notification(id).await? else {
             return Ok(None);
         };
-        let attempts = store.notification_attempts(id).await?;
+        let attempts = engine.notification_attempts(id).await?;
         Ok(Some(Self {
             notification: NotificationView::from(&row),
             body: row.body,

@@ -5,7 +5,9 @@ use crate::{corrupt, get_i64, get_opt_i64, get_opt_str, get_str, Result, Store, 
 use backflow_domain::fx::{Quote, Rate};
 use backflow_domain::payment::AcquirerRef;
 use backflow_domain::refund::{Refund, RefundStatus};
-use backflow_domain::{ClientId, Currency, Money, PaymentId, RefundId, RefundRequestId, Timestamp};
+use backflow_domain::{
+    ClientId, Currency, Money, PaymentId, RefundId, RefundRequestId, ResultCode, Timestamp,
+};
 use std::sync::LazyLock;
 
 const REFUND_COLUMNS: &str = "refund_id, client_id, refund_request_id, payment_id, currency, amount, status, \
@@ -53,7 +55,9 @@ fn refund_from_row(row: &Row) -> Result<Refund> {
         status: RefundStatus::parse(&status).ok_or_else(|| corrupt(status))?,
         reason: get_opt_str(row, "reason")?,
         notify_url: get_opt_str(row, "notify_url")?,
-        result_code: get_opt_str(row, "result_code")?,
+        result_code: get_opt_str(row, "result_code")?
+            .map(|c| ResultCode::parse(&c).ok_or_else(|| corrupt(c)))
+            .transpose()?,
         notify_on_final: get_i64(row, "notify_on_final")? != 0,
         held: Money::new(held_currency, get_i64(row, "held")?),
         settled: get_opt_i64(row, "settled")?.map(|m| Money::new(held_currency, m)),
@@ -249,7 +253,7 @@ impl Writes {
         let mut params = money_params(r).to_vec();
         params.extend([
             r.status.as_str().into(),
-            r.result_code.as_deref().into(),
+            r.result_code.map(ResultCode::as_str).into(),
             i64::from(r.notify_on_final).into(),
             r.reversed_at.map(Timestamp::millis).into(),
             r.finished_at.map(Timestamp::millis).into(),
@@ -276,7 +280,7 @@ fn insert_params(r: &Refund) -> Vec<Param> {
         r.status.as_str().into(),
         r.reason.as_deref().into(),
         r.notify_url.as_deref().into(),
-        r.result_code.as_deref().into(),
+        r.result_code.map(ResultCode::as_str).into(),
         i64::from(r.notify_on_final).into(),
         r.held.currency.code().into(),
     ];

@@ -5,7 +5,7 @@ use crate::result::AmsResult;
 use crate::wire::{check_len, parse_body};
 use crate::Call;
 use backflow_domain::refund::RefundStatus;
-use backflow_domain::{RefundId, RefundRequestId};
+use backflow_domain::{RefundId, RefundRequestId, ResultCode};
 use backflow_store::RefundKey;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -45,9 +45,9 @@ pub async fn handle(call: &Call<'_>, body: &[u8]) -> Result<Value, AmsResult> {
     let status = crate::wire::refund_status(refund.status);
     // Seed 000: ORDER_IS_CLOSED "is usually returned in the inquiryRefund response";
     // every other outcome is a successful inquiry reporting the refund's status.
-    let result = match (refund.status, refund.result_code.as_deref()) {
-        (RefundStatus::Fail, Some("ORDER_IS_CLOSED")) => {
-            AmsResult::failed("ORDER_IS_CLOSED", "The refund cannot be processed.")
+    let result = match (refund.status, refund.result_code) {
+        (RefundStatus::Fail, Some(ResultCode::OrderIsClosed)) => {
+            AmsResult::of(ResultCode::OrderIsClosed)
         }
         _ => AmsResult::success(),
     };

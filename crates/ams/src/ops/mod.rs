@@ -9,14 +9,14 @@ pub mod refund;
 
 use crate::result::AmsResult;
 use crate::wire::{AmountError, WireAmount};
-use backflow_domain::Money;
+use backflow_domain::{Money, ResultCode};
 
 /// Parses an amount field; an unserved currency answers `CURRENCY_NOT_SUPPORT`.
 fn amount(field: &str, wire: &WireAmount) -> Result<Money, AmsResult> {
     wire.parse(field).map_err(|e| match e {
         AmountError::Illegal(r) => r,
-        AmountError::Currency => AmsResult::failed(
-            "CURRENCY_NOT_SUPPORT",
+        AmountError::Currency => AmsResult::new(
+            ResultCode::CurrencyNotSupport,
             format!("{field}.currency is not supported."),
         ),
     })

@@ -1,10 +1,11 @@
 //! `pay`: sandbox payments, so that there is something to refund.
 
 use super::{amount, engine_error, id};
-use crate::result::{AmsResult, ResultStatus};
+use crate::result::AmsResult;
 use crate::wire::{check_len, check_notify_url, flexible_bool, parse_body, time, WireAmount};
 use crate::Call;
 use backflow_domain::payment::{Door, Payment, PaymentStatus, ProductCode};
+use backflow_domain::ResultCode;
 use backflow_domain::{Currency, PaymentRequestId};
 use backflow_engine::PayCommand;
 use serde::Deserialize;
@@ -73,8 +74,8 @@ pub async fn handle(call: &Call<'_>, body: &[u8]) -> Result<Value, AmsResult> {
         .and_then(|s| s.settlement_currency)
         .map(|c| {
             Currency::parse(&c).map_err(|_| {
-                AmsResult::failed(
-                    "CURRENCY_NOT_SUPPORT",
+                AmsResult::new(
+                    ResultCode::CurrencyNotSupport,
                     "settlementStrategy.settlementCurrency is not supported.",
                 )
             })
@@ -104,15 +105,11 @@ pub async fn handle(call: &Call<'_>, body: &[u8]) -> Result<Value, AmsResult> {
 fn render(call: &Call<'_>, p: &Payment) -> Value {
     let result = match p.status {
         PaymentStatus::Success | PaymentStatus::Authorized => AmsResult::success(),
-        PaymentStatus::Processing => AmsResult::new(
-            "PAYMENT_IN_PROCESS",
-            ResultStatus::U,
-            "The payment is waiting for the buyer.",
-        ),
+        PaymentStatus::Processing => AmsResult::of(ResultCode::PaymentInProcess),
         PaymentStatus::Cancelled => {
-            AmsResult::failed("ORDER_IS_CLOSED", "The payment was cancelled.")
+            AmsResult::new(ResultCode::OrderIsClosed, "The payment was cancelled.")
         }
-        PaymentStatus::Fail => AmsResult::failed("PROCESS_FAIL", "The payment failed."),
+        PaymentStatus::Fail => AmsResult::new(ResultCode::ProcessFail, "The payment failed."),
     };
     let mut v = json!({
         "result": result,

@@ -1,11 +1,11 @@
 //! `refund`: the merchant asks for money back to the buyer.
 
 use super::{amount, engine_error, id};
-use crate::result::{status_of, AmsResult};
+use crate::result::AmsResult;
 use crate::wire::{check_len, check_notify_url, parse_body, WireAmount};
 use crate::Call;
 use backflow_domain::refund::{Refund, RefundStatus};
-use backflow_domain::{PaymentId, RefundRequestId};
+use backflow_domain::{PaymentId, RefundRequestId, ResultCode};
 use backflow_engine::{RefundCommand, RefundMode};
 use serde::Deserialize;
 use serde_json::Value;
@@ -53,25 +53,22 @@ pub async fn handle(call: &Call<'_>, body: &[u8]) -> Result<Value, AmsResult> {
 
 /// The answer for a refund that exists, as it stands now.
 fn render(r: &Refund) -> Value {
-    let result = match (r.status, r.result_code.as_deref()) {
+    let result = match (r.status, r.result_code) {
         (RefundStatus::Success, _) => AmsResult::success(),
-        (RefundStatus::Processing | RefundStatus::WaitingFunds, Some("UNKNOWN_EXCEPTION")) => {
-            AmsResult::new(
-                "UNKNOWN_EXCEPTION",
-                status_of("UNKNOWN_EXCEPTION"),
-                "The result is not known yet; retry with the same refundRequestId.",
-            )
-        }
+        (
+            RefundStatus::Processing | RefundStatus::WaitingFunds,
+            Some(ResultCode::UnknownException),
+        ) => AmsResult::new(
+            ResultCode::UnknownException,
+            "The result is not known yet; retry with the same refundRequestId.",
+        ),
         (RefundStatus::Processing | RefundStatus::WaitingFunds, _) => {
-            AmsResult::refund_in_process()
+            AmsResult::of(ResultCode::RefundInProcess)
         }
-        (RefundStatus::Fail, code) => {
-            let code = crate::result::known_failure(code.unwrap_or("PROCESS_FAIL"));
-            AmsResult::failed(
-                code,
-                "The refund failed; use a new refundRequestId to try again.",
-            )
-        }
+        (RefundStatus::Fail, code) => AmsResult::new(
+            ResultCode::of_failure(code),
+            "The refund failed; use a new refundRequestId to try again.",
+        ),
     };
     let mut v = backflow_engine::notices::ams::refund_fields(r);
     v["result"] = serde_json::json!(result);

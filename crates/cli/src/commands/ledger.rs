@@ -33,7 +33,7 @@ pub struct BalanceArgs {
 pub async fn run(command: LedgerCommand) -> anyhow::Result<()> {
     match command {
         LedgerCommand::Check(args) => {
-            let breaches = args.storage.open().await?.check_ledger().await?;
+            let breaches = args.storage.engine().await?.check_ledger().await?;
             if breaches.is_empty() {
                 println!("ledger ok: every posting balances, balances match their legs and floors, no payment is over-refunded");
                 return Ok(());

@@ -5,6 +5,7 @@ use crate::storage::StorageArgs;
 use anyhow::Context;
 use backflow_domain::ClientId;
 use backflow_engine::notices::check_notify_url;
+use backflow_engine::EngineError;
 use backflow_notify::{list_filter, NotificationDetail, NotificationView};
 use backflow_store::ResendOutcome;
 use clap::{Args, Subcommand};
@@ -72,8 +73,8 @@ pub async fn run(command: NotificationsCommand) -> anyhow::Result<()> {
 async fn list(args: ListArgs) -> anyhow::Result<()> {
     let filter = list_filter(args.merchant, args.status.as_deref(), Some(args.limit))
         .map_err(anyhow::Error::msg)?;
-    let store = args.storage.open().await?;
-    let list = NotificationView::list(&store, &filter).await?;
+    let engine = args.storage.engine().await?;
+    let list = NotificationView::list(&engine, &filter).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(());
@@ -98,8 +99,8 @@ async fn list(args: ListArgs) -> anyhow::Result<()> {
 }
 
 async fn show(args: ShowArgs) -> anyhow::Result<()> {
-    let store = args.storage.open().await?;
-    let detail = NotificationDetail::load(&store, &args.id)
+    let engine = args.storage.engine().await?;
+    let detail = NotificationDetail::load(&engine, &args.id)
         .await?
         .with_context(|| format!("no notification {}", args.id))?;
     println!("{}", serde_json::to_string_pretty(&detail)?);
@@ -108,8 +109,7 @@ async fn show(args: ShowArgs) -> anyhow::Result<()> {
 
 async fn resend(args: ShowArgs) -> anyhow::Result<()> {
     let engine = args.storage.engine().await?;
-    let now = engine.clock().now();
-    match engine.store().resend_notification(&args.id, now).await? {
+    match engine.resend_notification(&args.id).await?.0 {
         ResendOutcome::Scheduled => {
             println!(
                 "Notification {} is due now; the server's notifier sends it.",
@@ -132,15 +132,11 @@ pub async fn set_notify_url(args: SetNotifyUrlArgs) -> anyhow::Result<()> {
     if let Some(url) = &args.url {
         check_notify_url(url, &merchant).map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
     }
-    let store = args.storage.open().await?;
-    let mut tx = store.begin().await?;
-    if !tx
-        .set_merchant_notify_url(&merchant, args.url.as_deref())
-        .await?
-    {
-        anyhow::bail!("no merchant {merchant}");
+    let engine = args.storage.engine().await?;
+    match engine.set_notify_url(&merchant, args.url.as_deref()).await {
+        Err(EngineError::UnknownMerchant) => anyhow::bail!("no merchant {merchant}"),
+        other => other?,
     }
-    tx.commit().await?;
     match &args.url {
         Some(url) => println!(
             "Notifications for {merchant} go to {url} unless a request names another address."

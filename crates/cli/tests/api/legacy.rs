@@ -534,7 +534,12 @@ async fn a_legacy_merchant_goes_through_the_whole_path(backend: Backend) {
         .get(&app)
         .await;
     assert_eq!(nothing.body, "No balance amount data in the period");
-    let breaches = app.engine.store().check_ledger().await.expect("check");
+    let breaches = app
+        .engine
+        .store_for_tests()
+        .check_ledger()
+        .await
+        .expect("check");
     assert!(breaches.is_empty(), "{breaches:?}");
 }
 on_both_backends!(a_legacy_merchant_goes_through_the_whole_path);
@@ -1014,7 +1019,12 @@ async fn async_refunds_wait_for_funds_for_180_days(backend: Backend) {
             .outcome(),
         f("MERCHANT_BALANCE_NOT_ENOUGH")
     );
-    let breaches = app.engine.store().check_ledger().await.expect("check");
+    let breaches = app
+        .engine
+        .store_for_tests()
+        .check_ledger()
+        .await
+        .expect("check");
     assert!(breaches.is_empty(), "{breaches:?}");
 }
 on_both_backends!(async_refunds_wait_for_funds_for_180_days);

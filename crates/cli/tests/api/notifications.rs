@@ -181,7 +181,7 @@ async fn subject(app: &TestApp) -> Subject {
     let request_id = format!("r-{}", backflow_engine::ids::random_token(10));
     let answer = app.refund(&payment_id, &request_id, "USD", "100").await;
     assert_eq!(answer["result"]["resultStatus"], "S", "{answer}");
-    let store = app.engine.store();
+    let store = app.engine.store_for_tests();
     let client = ClientId::parse(app.merchant.client_id.clone()).expect("client id");
     let merchant = store
         .merchant(&client)
@@ -220,14 +220,14 @@ impl Subject {
         r.status = status;
         r.notify_url = notify_url.map(str::to_owned);
         if status == RefundStatus::Fail {
-            r.result_code = Some("PROCESS_FAIL".into());
+            r.result_code = Some(backflow_domain::ResultCode::ProcessFail);
         }
         r
     }
 
     /// Writes the notifications owed for `refunds` through `notices::refund_final`, in one transaction.
     async fn owe(&self, app: &TestApp, merchant: &Merchant, refunds: &[Refund]) {
-        let mut tx = app.engine.store().begin().await.expect("begin");
+        let mut tx = app.engine.store_for_tests().begin().await.expect("begin");
         for r in refunds {
             notices::refund_final(&mut tx, merchant, &self.payment, r, app.clock.now())
                 .await
@@ -378,7 +378,7 @@ async fn retry_schedule_follows_the_manual_clock(backend: crate::helpers::Backen
         &[s.refund(1, RefundStatus::Success, Some(&receiver.url("/n")))],
     )
     .await;
-    let store = app.engine.store();
+    let store = app.engine.store_for_tests();
     assert_eq!(app.notifier.dispatch_due().await.expect("dispatch"), 1);
     let mut request_times = vec![receiver.received()[0].header("request-time").to_owned()];
     for (i, delay) in RETRY_DELAYS_MS.iter().enumerate() {
@@ -452,7 +452,7 @@ async fn misses_until_a_real_acknowledgement(backend: crate::helpers::Backend) {
         &[s.refund(1, RefundStatus::Success, Some(&receiver.url("/n")))],
     )
     .await;
-    let store = app.engine.store();
+    let store = app.engine.store_for_tests();
     app.notifier.dispatch_due().await.expect("dispatch");
     for delay in &RETRY_DELAYS_MS[..3] {
         app.clock.advance_millis(*delay);
@@ -508,7 +508,7 @@ async fn a_hanging_receiver_times_out_and_is_retried() {
     let timeout = test_notifier_config().post_timeout;
     assert!(started.elapsed() >= timeout, "{:?}", started.elapsed());
     assert!(started.elapsed() < timeout * 4, "{:?}", started.elapsed());
-    let store = app.engine.store();
+    let store = app.engine.store_for_tests();
     let row = only_row(store).await;
     assert_eq!(row.status, NotificationStatus::Pending);
     let log = store.notification_attempts(&row.id).await.expect("log");
@@ -544,7 +544,7 @@ async fn answers_are_read_only_up_to_the_limit() {
         "{:?}",
         started.elapsed()
     );
-    let store = app.engine.store();
+    let store = app.engine.store_for_tests();
     let row = only_row(store).await;
     let log = store.notification_attempts(&row.id).await.expect("log");
     assert_eq!(log[0].http_status, Some(200));
@@ -579,7 +579,7 @@ async fn a_slow_merchant_cannot_starve_the_others() {
     let other = app.another_merchant(true).await;
     let other = app
         .engine
-        .store()
+        .store_for_tests()
         .merchant(&ClientId::parse(other.client_id).expect("id"))
         .await
         .expect("db")
@@ -605,7 +605,7 @@ async fn a_slow_merchant_cannot_starve_the_others() {
     let attempts = pump.await.expect("join").expect("dispatch");
     assert_eq!(attempts, slow_rows.len() + fast_rows.len());
     assert!(slow.inner.max_in_flight.load(Ordering::SeqCst) <= config.max_in_flight_per_merchant);
-    assert!(all_rows(app.engine.store())
+    assert!(all_rows(app.engine.store_for_tests())
         .await
         .iter()
         .all(|r| r.status == NotificationStatus::Delivered));
@@ -619,7 +619,7 @@ async fn live_merchants_cannot_notify_private_addresses() {
     let live = app.another_merchant(false).await;
     let live = app
         .engine
-        .store()
+        .store_for_tests()
         .merchant(&ClientId::parse(live.client_id).expect("id"))
         .await
         .expect("db")
@@ -652,7 +652,7 @@ async fn live_merchants_cannot_notify_private_addresses() {
         "only the sandbox merchant's notification arrives: {got:?}"
     );
     assert_eq!(got[0].header("client-id"), app.merchant.client_id);
-    let store = app.engine.store();
+    let store = app.engine.store_for_tests();
     for row in all_rows(store).await {
         let log = store.notification_attempts(&row.id).await.expect("log");
         if row.client_id == live.client_id {
@@ -671,7 +671,7 @@ async fn live_merchants_cannot_notify_private_addresses() {
 async fn the_requested_address_wins_then_the_merchants(backend: crate::helpers::Backend) {
     let app = spawn_app(backend).await;
     let s = subject(&app).await;
-    let store = app.engine.store();
+    let store = app.engine.store_for_tests();
     let mut merchant = s.merchant.clone();
     // Neither address: no row; the refund can still be inquired.
     merchant.notify_url = None;
@@ -742,7 +742,7 @@ async fn several_notifiers_never_send_an_attempt_twice(backend: crate::helpers::
         let m = app.another_merchant(true).await;
         merchants.push(
             app.engine
-                .store()
+                .store_for_tests()
                 .merchant(&ClientId::parse(m.client_id).expect("id"))
                 .await
                 .expect("db")
@@ -784,7 +784,7 @@ async fn several_notifiers_never_send_an_attempt_twice(backend: crate::helpers::
     }
     assert_eq!(seen.len(), 200);
     assert!(seen.values().all(|n| *n == 1));
-    let store = app.engine.store();
+    let store = app.engine.store_for_tests();
     for row in all_rows(store).await {
         assert_eq!(row.status, NotificationStatus::Delivered);
         assert_eq!(row.attempts, 1);
@@ -802,7 +802,7 @@ async fn an_expired_claim_is_retried_and_logged_as_abandoned(backend: crate::hel
         &[s.refund(1, RefundStatus::Success, Some(&receiver.url("/n")))],
     )
     .await;
-    let store = app.engine.store();
+    let store = app.engine.store_for_tests();
     // A node claims the row, then dies before recording anything.
     let now = app.clock.now();
     let claim_ms = 60_000;
@@ -875,7 +875,7 @@ async fn legacy_rows_are_posted_as_forms_and_acknowledged_by_success() {
         }
     })
     .await;
-    let store = app.engine.store();
+    let store = app.engine.store_for_tests();
     let id = notices::new_notification_id();
     let body = format!("notify_id={id}&notify_type=refund_status_sync&out_return_no=r1&refund_status=REFUND_SUCCESS&sign=abc&sign_type=MD5");
     let mut tx = store.begin().await.expect("begin");
@@ -928,7 +928,7 @@ async fn a_thousand_notifications_acknowledged_on_the_third_attempt(
         .map(|n| s.refund(n, RefundStatus::Success, Some(&url)))
         .collect();
     s.owe(&app, &s.merchant, &refunds).await;
-    let store = app.engine.store();
+    let store = app.engine.store_for_tests();
     let started = Instant::now();
     let mut per_step = vec![app.notifier.dispatch_due().await.expect("dispatch")];
     for delay in RETRY_DELAYS_MS {
@@ -989,7 +989,7 @@ async fn admin_endpoint_and_cli_list_and_resend() {
         app.clock.advance_millis(delay);
         app.notifier.dispatch_due().await.expect("dispatch");
     }
-    let store = app.engine.store();
+    let store = app.engine.store_for_tests();
     let row = only_row(store).await;
     assert_eq!(row.status, NotificationStatus::GaveUp);
 
@@ -1249,7 +1249,7 @@ async fn the_background_loop_delivers_and_stops_on_shutdown() {
         .await
         .expect("the loop stops on shutdown")
         .expect("join");
-    let store = app.engine.store();
+    let store = app.engine.store_for_tests();
     let mut row = only_row(store).await;
     for _ in 0..100 {
         if row.status == NotificationStatus::Delivered {

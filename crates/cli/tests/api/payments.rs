@@ -61,7 +61,7 @@ async fn cards_refund_only_what_was_captured(backend: Backend) {
     );
     assert!(app
         .engine
-        .store()
+        .store_for_tests()
         .check_ledger()
         .await
         .expect("check")

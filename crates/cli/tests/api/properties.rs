@@ -140,14 +140,14 @@ proptest! {
                         let _ = engine.move_merchant_funds(&merchant, Money::new(usd, *amount), PostingKind::Adjustment, "prop").await;
                     }
                 }
-                let breaches = engine.store().check_ledger().await.expect("check");
+                let breaches = engine.store_for_tests().check_ledger().await.expect("check");
                 assert!(breaches.is_empty(), "after {op:?}: {:?}", breaches.iter().map(ToString::to_string).collect::<Vec<_>>());
             }
             // Everything scheduled finishes, and the ledger is still sound.
             app.clock.advance_days(2);
             engine.run_due_jobs().await.expect("jobs");
-            assert_eq!(engine.store().pending_job_count().await.expect("count"), 0);
-            assert!(engine.store().check_ledger().await.expect("check").is_empty());
+            assert_eq!(engine.store_for_tests().pending_job_count().await.expect("count"), 0);
+            assert!(engine.store_for_tests().check_ledger().await.expect("check").is_empty());
         });
     }
 }

@@ -40,7 +40,12 @@ async fn balance(app: &TestApp, book: &str, currency: &str) -> i64 {
 }
 
 async fn assert_ledger_sound(app: &TestApp) {
-    let breaches = app.engine.store().check_ledger().await.expect("check");
+    let breaches = app
+        .engine
+        .store_for_tests()
+        .check_ledger()
+        .await
+        .expect("check");
     assert!(
         breaches.is_empty(),
         "{:?}",
@@ -214,7 +219,7 @@ async fn owed(app: &TestApp, answer: &Value) -> Vec<(String, NotificationKind)> 
     };
     let rows: Vec<NotificationRow> = app
         .engine
-        .store()
+        .store_for_tests()
         .notifications(&filter)
         .await
         .expect("rows");

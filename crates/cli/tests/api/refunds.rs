@@ -43,7 +43,7 @@ async fn partial_refunds_then_exceed_then_inquire(backend: Backend) {
     assert_eq!(code(&missing), ("REFUND_NOT_EXIST", "F"));
     assert!(app
         .engine
-        .store()
+        .store_for_tests()
         .check_ledger()
         .await
         .expect("check")
@@ -88,7 +88,7 @@ async fn concurrent_refunds_never_over_refund(backend: Backend) {
     assert_eq!(details.refunds.len(), 100);
     assert!(app
         .engine
-        .store()
+        .store_for_tests()
         .check_ledger()
         .await
         .expect("check")
@@ -117,7 +117,7 @@ async fn concurrent_duplicates_make_one_refund(backend: Backend) {
     assert_eq!(code(&other_currency), ("REPEAT_REQ_INCONSISTENT", "F"));
     let refunds = app
         .engine
-        .store()
+        .store_for_tests()
         .refunds_of(&PaymentId::parse(payment.clone()).expect("id"))
         .await
         .expect("refunds");

@@ -4,7 +4,7 @@
 use backflow_domain::fx::Quote;
 use backflow_domain::payment::Payment;
 use backflow_domain::refund::{Refund, RefundStatus};
-use backflow_domain::{Money, Timestamp};
+use backflow_domain::{Money, ResultCode, Timestamp};
 use backflow_store::Capture;
 use serde_json::{json, Value};
 
@@ -13,8 +13,17 @@ fn amount(m: Money) -> Value {
     json!({"currency": m.currency.code(), "value": m.minor_string()})
 }
 
+/// A `result` object: the code, its status and `message`.
+fn result(code: ResultCode, message: &str) -> Value {
+    json!({
+        "resultCode": code.as_str(),
+        "resultStatus": code.status().as_str(),
+        "resultMessage": message,
+    })
+}
+
 fn success() -> Value {
-    json!({"resultCode": "SUCCESS", "resultStatus": "S", "resultMessage": "success."})
+    result(ResultCode::Success, ResultCode::Success.message())
 }
 
 fn time(t: Timestamp) -> String {
@@ -69,8 +78,8 @@ pub fn refund_result(payment: &Payment, refund: &Refund) -> String {
     let result = if succeeded {
         success()
     } else {
-        let code = refund.result_code.as_deref().unwrap_or("PROCESS_FAIL");
-        json!({"resultCode": code, "resultStatus": "F", "resultMessage": "The refund failed."})
+        let code = ResultCode::of_failure(refund.result_code);
+        result(code, ResultCode::ProcessFail.message())
     };
     let mut body = refund_fields(refund);
     body["notifyType"] = json!("REFUND_RESULT");

@@ -6,7 +6,7 @@ use backflow_crypto::legacy::{md5_sign, presign, SignType};
 use backflow_domain::merchant::Merchant;
 use backflow_domain::payment::Payment;
 use backflow_domain::refund::{Refund, RefundStatus};
-use backflow_domain::{Money, Timestamp};
+use backflow_domain::{LegacyCode, Money, ResultCode, Timestamp};
 use time::macros::{format_description, offset};
 use url::form_urlencoded;
 
@@ -17,30 +17,6 @@ pub fn beijing_datetime(t: Timestamp) -> String {
         .to_offset(offset!(+8))
         .format(&f)
         .unwrap_or_default()
-}
-
-/// The legacy name of a code the engine gives a refund it refuses or fails
-/// (rule refusals, sandbox injections, channel failures): what the legacy door
-/// answers and what `error_code` says in a `REFUND_FAIL` notification.
-pub fn error_code(code: &str) -> &'static str {
-    match code {
-        "MERCHANT_BALANCE_NOT_ENOUGH" => "MERCHANT_BALANCE_NOT_ENOUGH",
-        "ORDER_NOT_EXIST" | "ORDER_STATUS_INVALID" => "PURCHASE_TRADE_NOT_EXIST",
-        "ORDER_IS_CLOSED" | "PAYMENT_METHOD_NOT_SUPPORTED" | "CHARGEBACK_PENDING" => {
-            "TRADE_HAS_CLOSE"
-        }
-        "REFUND_WINDOW_EXCEED" => "REFUNDMENT_VALID_DATE_EXCEED",
-        "REFUND_AMOUNT_EXCEED"
-        | "REFUND_AMOUNT_BELOW_MINIMUM"
-        | "PARTIAL_REFUND_NOT_SUPPORTED"
-        | "MULTIPLE_REFUNDS_NOT_SUPPORTED" => "RETURN_AMOUNT_EXCEED",
-        "CURRENCY_NOT_SUPPORT" => "CURRENCY_NOT_SAME",
-        "REPEAT_REQ_INCONSISTENT" => "REPEATED_REFUNDMENT_REQUEST",
-        "PARAM_ILLEGAL" => "ILLEGAL_ARGUMENT",
-        "ACCESS_DENIED" | "INVALID_MERCHANT_STATUS" => "ILLEGAL_PARTNER",
-        // PROCESS_FAIL, RISK_REJECT, UNKNOWN_EXCEPTION…: the wire has no closer name.
-        _ => "SYSTEM_EXCEPTION",
-    }
 }
 
 /// The amount field of a legacy trade: CNY-priced payments carry theirs as `rmb_…`.
@@ -82,8 +58,8 @@ pub fn refund_status_sync(
         ),
     ];
     if !succeeded {
-        let code = refund.result_code.as_deref().unwrap_or_default();
-        fields.push(("error_code", error_code(code).to_owned()));
+        let code = LegacyCode::from(ResultCode::of_failure(refund.result_code));
+        fields.push(("error_code", code.as_str().to_owned()));
     }
     signed_form(fields, &merchant.legacy_md5_key)
 }
@@ -173,7 +149,7 @@ mod tests {
         }
     }
 
-    fn refund(status: RefundStatus, result_code: Option<&str>) -> Refund {
+    fn refund(status: RefundStatus, result_code: Option<ResultCode>) -> Refund {
         Refund {
             id: RefundId::parse("F1").unwrap(),
             merchant: merchant().client_id,
@@ -183,7 +159,7 @@ mod tests {
             status,
             reason: None,
             notify_url: None,
-            result_code: result_code.map(str::to_owned),
+            result_code,
             notify_on_final: true,
             held: usd(1),
             settled: Some(usd(1)),
@@ -249,7 +225,7 @@ mod tests {
         let body = refund_status_sync(
             &merchant(),
             &payment(),
-            &refund(RefundStatus::Fail, Some("ORDER_IS_CLOSED")),
+            &refund(RefundStatus::Fail, Some(ResultCode::OrderIsClosed)),
             "n2",
             NOW,
         );
@@ -274,16 +250,5 @@ mod tests {
                 key: KEY.as_bytes()
             }
         ));
-    }
-
-    #[test]
-    fn error_codes_keep_their_legacy_names() {
-        assert_eq!(
-            error_code("MERCHANT_BALANCE_NOT_ENOUGH"),
-            "MERCHANT_BALANCE_NOT_ENOUGH"
-        );
-        assert_eq!(error_code("REFUND_AMOUNT_EXCEED"), "RETURN_AMOUNT_EXCEED");
-        assert_eq!(error_code("PROCESS_FAIL"), "SYSTEM_EXCEPTION");
-        assert_eq!(error_code(""), "SYSTEM_EXCEPTION");
     }
 }

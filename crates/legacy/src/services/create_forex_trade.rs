@@ -7,19 +7,20 @@
 
 use super::single_trade_query::trade_answer;
 use super::{amount, cny, foreign_currency, optional, product_code, required, url, Call};
-use crate::reply::{Code, Reply};
+use crate::reply::{legacy_code, Reply};
 use backflow_domain::payment::{Door, ProductCode};
+use backflow_domain::LegacyCode;
 use backflow_domain::PaymentRequestId;
 use backflow_engine::PayCommand;
 
 /// The wallet a legacy cross-border payment is made with.
 const METHOD: &str = "ALIPAY_CN";
 
-pub(crate) async fn handle(call: &Call<'_>) -> Result<Reply, Code> {
+pub(crate) async fn handle(call: &Call<'_>) -> Result<Reply, LegacyCode> {
     let p = call.params;
-    let request_id =
-        PaymentRequestId::parse(required(p, "out_trade_no")?).map_err(|_| Code::IllegalArgument)?;
-    optional(p, "subject", 256)?.ok_or(Code::IllegalArgument)?;
+    let request_id = PaymentRequestId::parse(required(p, "out_trade_no")?)
+        .map_err(|_| LegacyCode::IllegalArgument)?;
+    optional(p, "subject", 256)?.ok_or(LegacyCode::IllegalArgument)?;
     optional(p, "body", 400)?;
     // `currency` is the currency the merchant is settled in; the price is in it
     // (`total_fee`) or in CNY (`rmb_fee`).
@@ -27,13 +28,13 @@ pub(crate) async fn handle(call: &Call<'_>) -> Result<Reply, Code> {
     let money = match (p.get("total_fee"), p.get("rmb_fee")) {
         (Some(fee), None) => amount(currency, fee)?,
         (None, Some(rmb)) => amount(cny()?, rmb)?,
-        _ => return Err(Code::IllegalArgument),
+        _ => return Err(LegacyCode::IllegalArgument),
     };
     let notify_url = url(p, "notify_url")?;
     url(p, "return_url")?;
     product_code(p)?;
     let merchant = &call.caller.merchant.client_id;
-    let engine_error = |e| Code::from_engine(&e, None);
+    let engine_error = |e| legacy_code(&e, None);
     let payment = call
         .engine
         .pay(PayCommand {

@@ -6,11 +6,13 @@
 
 use super::{cny, Call};
 use crate::beijing;
-use crate::reply::{Code, Reply};
+use crate::reply::Reply;
 use backflow_domain::Currency;
-use backflow_store::{FxRate, StoreError};
+use backflow_domain::LegacyCode;
+use backflow_engine::EngineError;
+use backflow_store::FxRate;
 
-pub(crate) async fn handle(call: &Call<'_>) -> Result<Reply, Code> {
+pub(crate) async fn handle(call: &Call<'_>) -> Result<Reply, LegacyCode> {
     let text = match rates(call, cny()?).await {
         Ok(rates) => rates.iter().map(line).collect(),
         Err(e) => {
@@ -21,14 +23,9 @@ pub(crate) async fn handle(call: &Call<'_>) -> Result<Reply, Code> {
     Ok(Reply::Text(text))
 }
 
-async fn rates(call: &Call<'_>, cny: Currency) -> Result<Vec<FxRate>, StoreError> {
-    let store = call.engine.store();
+async fn rates(call: &Call<'_>, cny: Currency) -> Result<Vec<FxRate>, EngineError> {
     let today = beijing::dashed_date(beijing::day_of(call.engine.clock().now()));
-    let mut rates = Vec::new();
-    for base in store.fx_bases_quoted_in(cny, &today).await? {
-        rates.extend(store.fx_rate(base, cny, &today).await?);
-    }
-    Ok(rates)
+    call.engine.rates_quoted_in(cny, &today).await
 }
 
 /// `YYYYMMDD|HHMMSS|CCY|rate`.

@@ -3,29 +3,30 @@
 
 use super::{amount, cny, foreign_currency, optional, product_code, required, url, Call};
 use crate::beijing;
-use crate::reply::{success, Code, Reply};
+use crate::reply::{legacy_code, success, Reply};
 use backflow_domain::payment::Door;
 use backflow_domain::refund::RefundStatus;
-use backflow_domain::{PaymentRequestId, RefundRequestId};
+use backflow_domain::LegacyCode;
+use backflow_domain::{PaymentRequestId, RefundRequestId, ResultCode};
 use backflow_engine::{RefundCommand, RefundMode};
 use backflow_store::PaymentKey;
 
 /// How many entries `split_fund_info` may list.
 const MAX_SPLITS: usize = 10;
 
-pub(crate) async fn handle(call: &Call<'_>) -> Result<Reply, Code> {
+pub(crate) async fn handle(call: &Call<'_>) -> Result<Reply, LegacyCode> {
     let p = call.params;
-    let request_id =
-        RefundRequestId::parse(required(p, "out_return_no")?).map_err(|_| Code::IllegalArgument)?;
-    let trade =
-        PaymentRequestId::parse(required(p, "out_trade_no")?).map_err(|_| Code::IllegalArgument)?;
+    let request_id = RefundRequestId::parse(required(p, "out_return_no")?)
+        .map_err(|_| LegacyCode::IllegalArgument)?;
+    let trade = PaymentRequestId::parse(required(p, "out_trade_no")?)
+        .map_err(|_| LegacyCode::IllegalArgument)?;
     let currency = foreign_currency(required(p, "currency")?)?;
     let money = match (p.get("return_amount"), p.get("return_rmb_amount")) {
         (Some(a), None) => amount(currency, a)?,
         (None, Some(rmb)) => amount(cny()?, rmb)?,
-        _ => return Err(Code::IllegalArgument),
+        _ => return Err(LegacyCode::IllegalArgument),
     };
-    beijing::parse_gmt(required(p, "gmt_return")?).ok_or(Code::IllegalArgument)?;
+    beijing::parse_gmt(required(p, "gmt_return")?).ok_or(LegacyCode::IllegalArgument)?;
     let reason = optional(p, "reason", 100)?.map(str::to_owned);
     let notify_url = url(p, "notify_url")?;
     product_code(p)?;
@@ -33,23 +34,22 @@ pub(crate) async fn handle(call: &Call<'_>) -> Result<Reply, Code> {
     let mode = match p.get("is_sync").map(str::to_ascii_uppercase).as_deref() {
         None | Some("N") => RefundMode::LegacyAsync,
         Some("Y") => RefundMode::LegacySync,
-        Some(_) => return Err(Code::IllegalArgument),
+        Some(_) => return Err(LegacyCode::IllegalArgument),
     };
 
     let merchant = &call.caller.merchant.client_id;
     // The legacy door sees only payments made through it (docs/legacy.md).
     let payment = call
         .engine
-        .store()
         .payment(merchant, PaymentKey::RequestId(&trade))
         .await
-        .map_err(|e| Code::from_engine(&e.into(), None))?
+        .map_err(|e| legacy_code(&e, None))?
         .filter(|p| p.door == Door::Legacy)
-        .ok_or(Code::PurchaseTradeNotExist)?;
+        .ok_or(LegacyCode::PurchaseTradeNotExist)?;
     // A CNY-priced payment is refunded in CNY; `currency` must still name the
     // currency it was settled in. Other payments' currency is checked by the rules.
     if money.currency != currency && currency != payment.settlement_currency {
-        return Err(Code::CurrencyNotSame);
+        return Err(LegacyCode::CurrencyNotSame);
     }
     let refund = call
         .engine
@@ -63,12 +63,10 @@ pub(crate) async fn handle(call: &Call<'_>) -> Result<Reply, Code> {
             mode,
         })
         .await
-        .map_err(|e| Code::from_engine(&e, Some(payment.status)))?;
+        .map_err(|e| legacy_code(&e, Some(payment.status)))?;
     // A repeat answers as the original did: T unless the refund failed.
     match refund.status {
-        RefundStatus::Fail => Err(Code::from_engine_code(
-            refund.result_code.as_deref().unwrap_or_default(),
-        )),
+        RefundStatus::Fail => Err(ResultCode::of_failure(refund.result_code).into()),
         RefundStatus::Success | RefundStatus::Processing | RefundStatus::WaitingFunds => {
             Ok(Reply::Xml(success()))
         }
@@ -76,11 +74,11 @@ pub(crate) async fn handle(call: &Call<'_>) -> Result<Reply, Code> {
 }
 
 /// `split_fund_info`: a JSON list of at most ten entries, passed through unread.
-fn split_fund_info(value: Option<&str>) -> Result<(), Code> {
+fn split_fund_info(value: Option<&str>) -> Result<(), LegacyCode> {
     let Some(text) = value else { return Ok(()) };
     match serde_json::from_str::<serde_json::Value>(text) {
         Ok(serde_json::Value::Array(entries)) if entries.len() <= MAX_SPLITS => Ok(()),
-        _ => Err(Code::IllegalArgument),
+        _ => Err(LegacyCode::IllegalArgument),
     }
 }
 

@@ -11,7 +11,8 @@ mod single_trade_query;
 
 use crate::auth::Caller;
 use crate::params::Params;
-use crate::reply::{failure, Code, Reply};
+use crate::reply::{failure, Reply};
+use backflow_domain::LegacyCode;
 use backflow_domain::{Currency, Money};
 use backflow_engine::Engine;
 
@@ -50,7 +51,7 @@ pub(crate) struct Call<'a> {
 
 impl Call<'_> {
     /// A failure answer, signed for the caller.
-    fn failure(&self, code: Code) -> Reply {
+    fn failure(&self, code: LegacyCode) -> Reply {
         failure(
             code,
             self.caller.sign(self.params, &[("error", code.as_str())]),
@@ -66,10 +67,10 @@ pub(crate) async fn handle(engine: &Engine, params: &Params) -> Reply {
         return notify_verify::handle(engine, params).await;
     }
     if params.declared_charset().is_none() {
-        return failure(Code::IllegalCharset, None);
+        return failure(LegacyCode::IllegalCharset, None);
     }
     let Some(service) = Service::parse(name) else {
-        return failure(Code::IllegalService, None);
+        return failure(LegacyCode::IllegalService, None);
     };
     let mut caller = match Caller::identify(engine, params).await {
         Ok(c) => c,
@@ -97,67 +98,67 @@ pub(crate) async fn handle(engine: &Engine, params: &Params) -> Reply {
 }
 
 /// A parameter that must be present and non-empty.
-fn required<'p>(params: &'p Params, key: &str) -> Result<&'p str, Code> {
-    params.get(key).ok_or(Code::IllegalArgument)
+fn required<'p>(params: &'p Params, key: &str) -> Result<&'p str, LegacyCode> {
+    params.get(key).ok_or(LegacyCode::IllegalArgument)
 }
 
 /// An optional parameter of at most `max` characters.
-fn optional<'p>(params: &'p Params, key: &str, max: usize) -> Result<Option<&'p str>, Code> {
+fn optional<'p>(params: &'p Params, key: &str, max: usize) -> Result<Option<&'p str>, LegacyCode> {
     match params.get(key) {
-        Some(v) if v.chars().count() > max => Err(Code::IllegalArgument),
+        Some(v) if v.chars().count() > max => Err(LegacyCode::IllegalArgument),
         other => Ok(other),
     }
 }
 
 /// The currency of a cross-border trade: one we serve, never CNY (CNY
 /// amounts travel in the `rmb_` fields).
-fn foreign_currency(code: &str) -> Result<Currency, Code> {
+fn foreign_currency(code: &str) -> Result<Currency, LegacyCode> {
     Currency::parse(code)
         .ok()
         .filter(|c| c.code() != "CNY")
-        .ok_or(Code::IllegalArgument)
+        .ok_or(LegacyCode::IllegalArgument)
 }
 
-fn cny() -> Result<Currency, Code> {
-    Currency::parse("CNY").map_err(|_| Code::SystemException)
+fn cny() -> Result<Currency, LegacyCode> {
+    Currency::parse("CNY").map_err(|_| LegacyCode::SystemException)
 }
 
 /// A legacy amount: a decimal in major units with at most two decimals (none
 /// for JPY and KRW), from 0.01 to 1,000,000.00.
-fn amount(currency: Currency, text: &str) -> Result<Money, Code> {
+fn amount(currency: Currency, text: &str) -> Result<Money, LegacyCode> {
     let decimals = text.split_once('.').map_or(0, |(_, f)| f.len());
-    let money = Money::parse_major(currency, text).map_err(|_| Code::IllegalArgument)?;
+    let money = Money::parse_major(currency, text).map_err(|_| LegacyCode::IllegalArgument)?;
     let max = 1_000_000 * 10i64.pow(u32::from(currency.exponent()));
     if decimals > 2 || money.minor < 1 || money.minor > max {
-        return Err(Code::IllegalArgument);
+        return Err(LegacyCode::IllegalArgument);
     }
     Ok(money)
 }
 
 /// A notification or return address: http(s), at most 200 characters, no spaces.
-fn url(params: &Params, key: &str) -> Result<Option<String>, Code> {
+fn url(params: &Params, key: &str) -> Result<Option<String>, LegacyCode> {
     let Some(url) = optional(params, key, 200)? else {
         return Ok(None);
     };
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))
-        .ok_or(Code::IllegalArgument)?;
+        .ok_or(LegacyCode::IllegalArgument)?;
     let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
     if host.is_empty()
         || host.contains('@')
         || url.chars().any(|c| c.is_whitespace() || c.is_control())
     {
-        return Err(Code::IllegalArgument);
+        return Err(LegacyCode::IllegalArgument);
     }
     Ok(Some(url.to_owned()))
 }
 
 /// `product_code`, when given, names one of the two cross-border products.
-fn product_code(params: &Params) -> Result<(), Code> {
+fn product_code(params: &Params) -> Result<(), LegacyCode> {
     match params.get("product_code") {
         None | Some("NEW_OVERSEAS_SELLER" | "NEW_WAP_OVERSEAS_SELLER") => Ok(()),
-        Some(_) => Err(Code::IllegalArgument),
+        Some(_) => Err(LegacyCode::IllegalArgument),
     }
 }
 
@@ -184,14 +185,14 @@ mod tests {
             (jpy, "500.0"),
             (bhd, "1.255"),
         ] {
-            assert_eq!(amount(c, bad), Err(Code::IllegalArgument), "{bad}");
+            assert_eq!(amount(c, bad), Err(LegacyCode::IllegalArgument), "{bad}");
         }
     }
 
     #[test]
     fn cny_is_not_a_trade_currency() {
         assert!(foreign_currency("USD").is_ok());
-        assert_eq!(foreign_currency("CNY"), Err(Code::IllegalArgument));
-        assert_eq!(foreign_currency("usd"), Err(Code::IllegalArgument));
+        assert_eq!(foreign_currency("CNY"), Err(LegacyCode::IllegalArgument));
+        assert_eq!(foreign_currency("usd"), Err(LegacyCode::IllegalArgument));
     }
 }

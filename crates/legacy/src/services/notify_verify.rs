@@ -22,10 +22,9 @@ pub(crate) async fn handle(engine: &Engine, params: &Params) -> Reply {
     {
         return Reply::Text("invalid".into());
     }
-    let store = engine.store();
     let sent = match (
-        store.merchant_by_partner(partner).await,
-        store.notification(notify_id).await,
+        engine.merchant_by_partner(partner).await,
+        engine.notification(notify_id).await,
     ) {
         (Ok(Some(merchant)), Ok(Some(n))) => {
             n.client_id == merchant.client_id && n.protocol == Door::Legacy && n.attempts > 0

@@ -82,7 +82,6 @@ pub(crate) async fn answer(
     };
     let found = call
         .engine
-        .store()
         .transactions_between(&call.caller.merchant.client_id, Door::Legacy, from, to)
         .await;
     match found {

@@ -2,35 +2,36 @@
 
 use super::Call;
 use crate::beijing::datetime;
-use crate::reply::{Code, Element, Reply};
+use crate::reply::{legacy_code, Element, Reply};
 use backflow_domain::payment::{Door, Payment, PaymentStatus};
+use backflow_domain::LegacyCode;
 use backflow_domain::{PaymentId, PaymentRequestId};
 use backflow_engine::EngineError;
 use backflow_store::PaymentKey;
 
-pub(crate) async fn handle(call: &Call<'_>) -> Result<Reply, Code> {
+pub(crate) async fn handle(call: &Call<'_>) -> Result<Reply, LegacyCode> {
     let p = call.params;
     let merchant = &call.caller.merchant.client_id;
     let found = match (p.get("trade_no"), p.get("out_trade_no")) {
         (Some(id), _) => {
-            let id = PaymentId::parse(id).map_err(|_| Code::IllegalArgument)?;
+            let id = PaymentId::parse(id).map_err(|_| LegacyCode::IllegalArgument)?;
             call.engine
                 .inquire_payment(merchant, PaymentKey::Id(&id))
                 .await
         }
         (None, Some(id)) => {
-            let id = PaymentRequestId::parse(id).map_err(|_| Code::IllegalArgument)?;
+            let id = PaymentRequestId::parse(id).map_err(|_| LegacyCode::IllegalArgument)?;
             call.engine
                 .inquire_payment(merchant, PaymentKey::RequestId(&id))
                 .await
         }
-        (None, None) => return Err(Code::IllegalArgument),
+        (None, None) => return Err(LegacyCode::IllegalArgument),
     };
     let payment = match found {
         Ok(details) if details.payment.door == Door::Legacy => details.payment,
         // The query's own name for a payment it cannot find.
-        Ok(_) | Err(EngineError::PaymentNotFound) => return Err(Code::TradeNotExist),
-        Err(e) => return Err(Code::from_engine(&e, None)),
+        Ok(_) | Err(EngineError::PaymentNotFound) => return Err(LegacyCode::TradeNotExist),
+        Err(e) => return Err(legacy_code(&e, None)),
     };
     Ok(trade_answer(call, &payment))
 }
