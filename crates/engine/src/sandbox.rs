@@ -185,6 +185,10 @@ mod tests {
             Injection::Refuse(ResultCode::RefundWindowExceed)
         );
         assert_eq!(
+            parse("REQUEST_TRAFFIC_EXCEED_LIMIT").unwrap(),
+            Injection::Refuse(ResultCode::RequestTrafficExceedLimit)
+        );
+        assert_eq!(
             parse("UNKNOWN_EXCEPTION;delay=30").unwrap(),
             Injection::Channel(ChannelOutcome::TimedOut {
                 after_ms: 30_000,
@@ -219,6 +223,9 @@ mod tests {
             "SUCCESS;colour=1",
             "REFUND_IN_PROCESS;then=REFUND_WINDOW_EXCEED",
             "PROCESS_FAIL;reverse_after=1",
+            // Result codes off the refund path.
+            "INVALID_CLIENT",
+            "SUCCESS;then=REFUND_NOT_EXIST",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
