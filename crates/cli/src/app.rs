@@ -163,7 +163,7 @@ impl Application {
 }
 
 async fn readyz(Extension(engine): Extension<Engine>) -> (axum::http::StatusCode, &'static str) {
-    match engine.store().merchants().await {
+    match engine.store().ping().await {
         Ok(_) => (axum::http::StatusCode::OK, "ready"),
         Err(_) => (
             axum::http::StatusCode::SERVICE_UNAVAILABLE,

@@ -54,7 +54,6 @@ impl Engine {
             .ok_or(EngineError::UnknownMerchant)?;
         Ok(self
             .store()
-            .balances(&format!("merchant:{merchant}:"))
-            .await?)
+.merchant_balances(merchant).await?)
     }
 }

@@ -3,7 +3,7 @@
 use crate::db::{query, Param};
 use crate::{get_i64, get_opt_i64, get_str, Result, Store, Tx, Writes};
 use backflow_domain::ledger::{Account, Posting};
-use backflow_domain::Timestamp;
+use backflow_domain::{ClientId, Timestamp};
 
 /// One account's balance in one currency.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -279,11 +279,15 @@ impl Tx {
 }
 
 impl Store {
-    pub async fn balances(&self, account_prefix: &str) -> Result<Vec<BalanceRow>> {
+    /// A merchant's balances: both its books, every currency.
+    pub async fn merchant_balances(&self, merchant: &ClientId) -> Result<Vec<BalanceRow>> {
+        // Exact account names: a pattern would read other merchants' rows
+        // (`_`, in every sandbox id, matches any character in LIKE).
         let rows = query(
-            "SELECT account, currency, balance, floor FROM ledger_balances WHERE account LIKE $1 ORDER BY account, currency",
+            "SELECT account, currency, balance, floor FROM ledger_balances WHERE account IN ($1, $2) ORDER BY account, currency",
         )
-        .bind(format!("{account_prefix}%"))
+        .bind(Account::MerchantAvailable(merchant.clone()).key())
+        .bind(Account::MerchantReserved(merchant.clone()).key())
         .fetch_all(self.read())
         .await?;
         rows.iter()
@@ -428,4 +432,5 @@ mod tests {
         store.close().await;
         remove(&path);
     }
+
 }

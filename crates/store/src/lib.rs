@@ -34,7 +34,7 @@ pub use refunds::{RefundKey, RefundTotals};
 pub use reports::{ReportTransaction, TransactionKind};
 pub use writes::Writes;
 
-use db::{Db, Readers, Row, Value};
+use db::{query, Db, Readers, Row, Value};
 use group::{GroupWriter, Unit};
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyConnection, AnyPool, Connection};
@@ -223,6 +223,12 @@ impl Store {
             writer.durable(writer.seen()).await?;
         }
         Ok(value)
+    }
+
+    /// Answers once the database does: one cheap query, for readiness checks.
+    pub async fn ping(&self) -> Result<()> {
+        query("SELECT 1 AS one").fetch_one(self.read()).await?;
+        Ok(())
     }
 
     /// Where reads that need no lock run.

@@ -97,6 +97,8 @@ pub struct TestApp {
     pub merchant: TestMerchant,
     pub http: reqwest::Client,
     pub data_dir: tempfile::TempDir,
+    /// The database the app runs on, for tests that reach past it.
+    pub database_url: String,
     /// The app's notifier; no background loop runs, tests step it with `dispatch_due`.
     pub notifier: backflow_notify::Notifier,
 }
@@ -182,11 +184,13 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     };
     // A fixed, recent start so windows and ids are deterministic; tests move it.
     let clock = Arc::new(ManualClock::new(Timestamp(1_795_000_000_000)));
+    let storage = StorageArgs {
+        data_dir: data_dir.path().to_path_buf(),
+        database_url,
+    };
+    let database_url = storage.url().expect("database url");
     let app = Application::build(ServeConfig {
-        storage: StorageArgs {
-            data_dir: data_dir.path().to_path_buf(),
-            database_url,
-        },
+        storage,
         http_addr: "127.0.0.1:0".parse().expect("addr"),
         https_addr: Some("127.0.0.1:0".parse().expect("addr")),
         tls: None,
@@ -217,6 +221,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
             .build()
             .expect("client"),
         data_dir,
+        database_url,
         notifier,
     }
 }
