@@ -106,16 +106,9 @@ impl Engine {
 }
 
 fn parse_rate_row(date: &str, pair: &str, rate: &str) -> Result<FxRate, String> {
-    let valid_date = date.len() == 10
-        && date.bytes().enumerate().all(|(i, b)| {
-            if i == 4 || i == 7 {
-                b == b'-'
-            } else {
-                b.is_ascii_digit()
-            }
-        });
-    if !valid_date {
-        return Err(format!("date {date:?} is not YYYY-MM-DD"));
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    if time::Date::parse(date, &format).is_err() {
+        return Err(format!("date {date:?} is not a day written YYYY-MM-DD"));
     }
     let (base, quote) = pair
         .split_once('/')
@@ -142,6 +135,9 @@ mod tests {
     fn rate_rows_are_checked() {
         assert!(parse_rate_row("2026-11-25", "USD/SGD", "1.3456").is_ok());
         assert!(parse_rate_row("20261125", "USD/SGD", "1.3").is_err());
+        assert!(parse_rate_row("2026-99-99", "USD/SGD", "1.3").is_err());
+        assert!(parse_rate_row("2026-02-29", "USD/SGD", "1.3").is_err());
+        assert!(parse_rate_row("2028-02-29", "USD/SGD", "1.3").is_ok());
         assert!(parse_rate_row("2026-11-25", "USDSGD", "1.3").is_err());
         assert!(parse_rate_row("2026-11-25", "USD/USD", "1").is_err());
         assert!(parse_rate_row("2026-11-25", "USD/SGD", "-1").is_err());
