@@ -1,13 +1,14 @@
 //! Exchange rates: settlement amounts, imports, and the demo rates.
 
 use crate::error::{EngineError, Result};
-use crate::Engine;
+use crate::{Deployment, Engine};
 use backflow_domain::fx::{Quote, Rate};
 use backflow_domain::{Currency, Money, Timestamp};
 use backflow_store::{FxRate, Tx};
 
-/// Rates seeded on first start so that cross-currency settlement works out of
-/// the box. Dated 2020-01-01, so any later day without its own rate falls back to them.
+/// Rates seeded on a sandbox deployment's first start so that cross-currency
+/// settlement works out of the box. Dated 2020-01-01, so any later day without
+/// its own rate falls back to them: a production deployment must never have them.
 const DEMO_RATES: &[(&str, &str, &str)] = &[
     ("USD", "SGD", "1.35"),
     ("SGD", "USD", "0.74"),
@@ -87,9 +88,9 @@ impl Engine {
         Ok(rates.len())
     }
 
-    /// Seeds the demo rates when the table is empty.
+    /// Seeds the demo rates when the table is empty, on a sandbox deployment only.
     pub async fn seed_demo_rates(&self) -> Result<()> {
-        if self.store().fx_rate_count().await? > 0 {
+        if self.deployment() != Deployment::Sandbox || self.store().fx_rate_count().await? > 0 {
             return Ok(());
         }
         let mut tx = self.store().begin().await?;

@@ -33,9 +33,32 @@ use channels::RefundChannel;
 use keys::KeyRing;
 use std::sync::Arc;
 
+/// What a deployment is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Deployment {
+    /// Trying Backflow out: demo exchange rates are seeded, refunds go to the simulator.
+    #[default]
+    Sandbox,
+    /// Real money: rates only as imported, refunds only to channels named in the settings.
+    Production,
+}
+
+impl std::str::FromStr for Deployment {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "sandbox" => Ok(Self::Sandbox),
+            "production" => Ok(Self::Production),
+            _ => Err(format!("unknown deployment {s:?}: use sandbox or production")),
+        }
+    }
+}
+
 /// Deployment-wide settings.
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
+    pub deployment: Deployment,
     /// Changes to the documented method capabilities, applied before merchants' own.
     pub method_overrides: Vec<(String, MethodOverride)>,
     /// Refund requests per second and merchant when its contract sets none.
@@ -45,6 +68,7 @@ pub struct EngineSettings {
 impl Default for EngineSettings {
     fn default() -> Self {
         Self {
+            deployment: Deployment::default(),
             method_overrides: Vec::new(),
             refund_rate_per_second: 1000,
         }
@@ -100,6 +124,10 @@ impl Engine {
 
     pub fn keys(&self) -> &KeyRing {
         &self.inner.keys
+    }
+
+    pub fn deployment(&self) -> Deployment {
+        self.inner.settings.deployment
     }
 
     pub fn clock(&self) -> &dyn Clock {

@@ -7,7 +7,7 @@ use crate::{Application, ServeConfig};
 use anyhow::Context;
 use backflow_domain::method::MethodOverride;
 use backflow_engine::clock::SystemClock;
-use backflow_engine::EngineSettings;
+use backflow_engine::{Deployment, EngineSettings};
 use clap::Args;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,6 +17,9 @@ use std::sync::Arc;
 pub struct ServeArgs {
     #[command(flatten)]
     storage: StorageArgs,
+    /// `sandbox` (demo exchange rates, a demo merchant, refunds to the simulator) or `production`.
+    #[arg(long, env = "BACKFLOW_DEPLOYMENT", default_value = "sandbox")]
+    deployment: Deployment,
     /// Plain HTTP listener.
     #[arg(long, env = "BACKFLOW_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     http_addr: SocketAddr,
@@ -61,13 +64,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tls,
         clock: Arc::new(SystemClock),
         settings: EngineSettings {
+            deployment: args.deployment,
             method_overrides,
             refund_rate_per_second: args.refund_rate_limit,
         },
         admin_token,
     })
     .await?;
-    let demo = ensure_demo_merchant(app.engine(), &data_dir).await?;
+    // Written before the banner: whoever waits for it may read the file.
+    let demo = match args.deployment {
+        Deployment::Sandbox => Some(ensure_demo_merchant(app.engine(), &data_dir).await?),
+        Deployment::Production => None,
+    };
     let https = app
         .https_addr()
         .map(|a| format!("https://{a}"))
@@ -78,13 +86,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "  HTTPS  {https}  (certificate: {})",
         data_dir.join("tls-cert.pem").display()
     );
-    println!(
-        "Demo merchant (sandbox), credentials in {}:",
-        data_dir.join(DEMO_FILE).display()
-    );
-    println!("  clientId          {}", demo.client_id);
-    println!("  legacy partner    {}", demo.legacy_partner_id);
-    println!("  gateway URL       {https}  (SDK path prefix /ams/sandbox/api)");
+    if let Some(demo) = demo {
+        println!(
+            "Demo merchant (sandbox), credentials in {}:",
+            data_dir.join(DEMO_FILE).display()
+        );
+        println!("  clientId          {}", demo.client_id);
+        println!("  legacy partner    {}", demo.legacy_partner_id);
+        println!("  gateway URL       {https}  (SDK path prefix /ams/sandbox/api)");
+    }
     app.run_until(async {
         let _ = tokio::signal::ctrl_c().await;
     })

@@ -177,6 +177,11 @@ impl Signed {
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, backflow_engine::EngineSettings::default()).await
+}
+
+/// [`spawn_app`] with the deployment's settings.
+pub async fn spawn_app_with(backend: Backend, settings: backflow_engine::EngineSettings) -> TestApp {
     let data_dir = tempfile::tempdir().expect("tempdir");
     let database_url = match backend {
         Backend::Sqlite => None,
@@ -195,7 +200,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         https_addr: Some("127.0.0.1:0".parse().expect("addr")),
         tls: None,
         clock: clock.clone(),
-        settings: backflow_engine::EngineSettings::default(),
+        settings,
         admin_token: ADMIN_TOKEN.into(),
     })
     .await

@@ -1,9 +1,10 @@
 //! What a production deployment must not inherit from the demo.
 
-use crate::helpers::{on_both_backends, spawn_app, Backend};
+use crate::helpers::{code, on_both_backends, pay_body, spawn_app, spawn_app_with, Backend};
 use backflow_domain::ledger::PostingKind;
+use backflow_domain::merchant::Contract;
 use backflow_domain::{ClientId, Currency, Money};
-use backflow_engine::MerchantSpec;
+use backflow_engine::{Deployment, EngineSettings, MerchantSpec};
 
 /// A merchant's balances are its own, though another id differs only where
 /// its own has a `_` (a wildcard in SQL patterns).
@@ -67,3 +68,36 @@ async fn readiness_asks_the_database_once(backend: Backend) {
     assert_eq!(readyz().await, (200, "ready".to_owned()));
 }
 on_both_backends!(readiness_asks_the_database_once);
+
+/// The demo rates are the sandbox's: a production deployment settles across
+/// currencies only at rates it imported, and answers without one as it must.
+async fn demo_rates_are_for_the_sandbox_only(backend: Backend) {
+    let sandbox = spawn_app(backend).await;
+    assert!(sandbox.engine.store().fx_rate_count().await.expect("count") > 0);
+    let app = spawn_app_with(
+        backend,
+        EngineSettings {
+            deployment: Deployment::Production,
+            ..EngineSettings::default()
+        },
+    )
+    .await;
+    assert_eq!(app.engine.store().fx_rate_count().await.expect("count"), 0);
+    let merchant = ClientId::parse(app.merchant.client_id.clone()).expect("id");
+    app.engine
+        .set_contract(
+            &merchant,
+            Some(Currency::parse("USD").expect("USD")),
+            &Contract::default(),
+        )
+        .await
+        .expect("contract");
+    let pay = |value: &'static str| app.call("pay", pay_body("GCASH", "AGREEMENT_PAYMENT", "SGD", value, false));
+    assert_eq!(code(&pay("1000").await), ("CURRENCY_NOT_SUPPORT", "F"));
+    app.engine
+        .import_fx_rates("2020-01-01,SGD/USD,0.74")
+        .await
+        .expect("import");
+    assert_eq!(code(&pay("1000").await), ("SUCCESS", "S"));
+}
+on_both_backends!(demo_rates_are_for_the_sandbox_only);
