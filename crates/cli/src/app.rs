@@ -8,7 +8,7 @@ use axum::{Extension, Router};
 use axum_server::tls_rustls::RustlsConfig;
 use backflow_ams::{AmsState, ListenerScheme};
 use backflow_domain::Clock;
-use backflow_engine::channels::Simulator;
+use backflow_engine::channels::Channels;
 use backflow_engine::{Engine, EngineSettings};
 use backflow_notify::{Notifier, NotifierConfig};
 use std::future::Future;
@@ -41,9 +41,13 @@ pub struct Application {
 impl Application {
     pub async fn build(config: ServeConfig) -> anyhow::Result<Self> {
         tls::install_crypto_provider();
+        let channels = Channels::for_deployment(
+            config.settings.deployment,
+            config.settings.refund_channel.as_deref(),
+        )
+        .map_err(anyhow::Error::msg)?;
         let store = config.storage.open().await?;
-        let engine =
-            Engine::with_settings(store, config.clock, Box::new(Simulator), config.settings);
+        let engine = Engine::with_settings(store, config.clock, channels, config.settings);
         engine
             .seed_demo_rates()
             .await

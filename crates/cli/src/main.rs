@@ -1,6 +1,6 @@
 //! `backflow`: the refund platform's command line.
 
-use backflow::commands::{fx, ledger, merchant, notifications, sandbox, serve};
+use backflow::commands::{fx, jobs, ledger, merchant, notifications, sandbox, serve};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -34,6 +34,9 @@ enum Command {
     /// Exchange rates.
     #[command(subcommand)]
     Fx(fx::FxCommand),
+    /// Scheduled jobs: list them, retry the dead ones.
+    #[command(subcommand)]
+    Jobs(jobs::JobsCommand),
     /// Sandbox error injection.
     #[command(subcommand)]
     Sandbox(sandbox::SandboxCommand),
@@ -54,6 +57,7 @@ async fn main() -> ExitCode {
         Command::Notifications(command) => notifications::run(command).await,
         Command::Ledger(command) => ledger::run(command).await,
         Command::Fx(command) => fx::run(command).await,
+        Command::Jobs(command) => jobs::run(command).await,
         Command::Sandbox(command) => sandbox::run(command).await,
     };
     match outcome {

@@ -1,7 +1,7 @@
 //! Where the data lives: a SQLite file under the data directory unless a database URL is given.
 
 use anyhow::Context;
-use backflow_engine::channels::Simulator;
+use backflow_engine::channels::Channels;
 use backflow_engine::clock::SystemClock;
 use backflow_engine::Engine;
 use backflow_store::Store;
@@ -46,7 +46,7 @@ impl StorageArgs {
         Ok(Engine::new(
             store,
             Arc::new(SystemClock),
-            Box::new(Simulator),
+            Channels::simulator(),
         ))
     }
 

@@ -23,13 +23,14 @@ pub use error::{EngineError, Result};
 pub use merchants::{CreatedMerchant, MerchantSpec};
 pub use payments::{CaptureCommand, PayCommand, PaymentDetails};
 pub use refunds::{RefundCommand, RefundMode};
+pub use scheduler::{job_backoff_ms, MAX_JOB_FAILURES};
 
 use backflow_domain::merchant::Contract;
 use backflow_domain::method::{default_capabilities, MethodCapabilities, MethodOverride};
 use backflow_domain::payment::Payment;
 use backflow_domain::{Clock, Timestamp};
 use backflow_store::Store;
-use channels::RefundChannel;
+use channels::Channels;
 use keys::KeyRing;
 use std::sync::Arc;
 
@@ -59,6 +60,9 @@ impl std::str::FromStr for Deployment {
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
     pub deployment: Deployment,
+    /// Where refunds of merchants outside the sandbox go unless their
+    /// contract names a channel (see [`channels::Channels::for_deployment`]).
+    pub refund_channel: Option<String>,
     /// Changes to the documented method capabilities, applied before merchants' own.
     pub method_overrides: Vec<(String, MethodOverride)>,
     /// Refund requests per second and merchant when its contract sets none.
@@ -69,6 +73,7 @@ impl Default for EngineSettings {
     fn default() -> Self {
         Self {
             deployment: Deployment::default(),
+            refund_channel: None,
             method_overrides: Vec::new(),
             refund_rate_per_second: 1000,
         }
@@ -84,7 +89,7 @@ pub struct Engine {
 struct Inner {
     store: Store,
     clock: Arc<dyn Clock>,
-    channel: Box<dyn RefundChannel>,
+    channels: Channels,
     keys: KeyRing,
     settings: EngineSettings,
     limits: limits::RefundLimits,
@@ -93,14 +98,14 @@ struct Inner {
 }
 
 impl Engine {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, channel: Box<dyn RefundChannel>) -> Self {
-        Self::with_settings(store, clock, channel, EngineSettings::default())
+    pub fn new(store: Store, clock: Arc<dyn Clock>, channels: Channels) -> Self {
+        Self::with_settings(store, clock, channels, EngineSettings::default())
     }
 
     pub fn with_settings(
         store: Store,
         clock: Arc<dyn Clock>,
-        channel: Box<dyn RefundChannel>,
+        channels: Channels,
         settings: EngineSettings,
     ) -> Self {
         let keys = KeyRing::new(store.clone());
@@ -109,7 +114,7 @@ impl Engine {
             inner: Arc::new(Inner {
                 store,
                 clock,
-                channel,
+                channels,
                 keys,
                 settings,
                 limits: limits::RefundLimits::default(),

@@ -164,7 +164,7 @@ impl Engine {
                 outcome,
                 acquirer: crate::channels::Simulator::acquirer_ref(&payment),
             },
-            None => self.inner.channel.submit(&payment, &caps),
+            None => self.inner.channels.of(&merchant)?.submit(&payment, &caps),
         };
 
         let (held, quote) = self
@@ -505,7 +505,7 @@ impl Engine {
         refund.held = held;
         refund.quote = quote;
         let caps = self.capabilities(&payment, &merchant.contract);
-        let answer = self.inner.channel.submit(&payment, &caps);
+        let answer = self.inner.channels.of(&merchant)?.submit(&payment, &caps);
         self.follow(
             tx,
             &merchant,

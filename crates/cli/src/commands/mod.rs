@@ -1,6 +1,7 @@
 //! One module per command group; `main.rs` only dispatches.
 
 pub mod fx;
+pub mod jobs;
 pub mod ledger;
 pub mod merchant;
 pub mod notifications;

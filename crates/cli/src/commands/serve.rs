@@ -20,6 +20,10 @@ pub struct ServeArgs {
     /// `sandbox` (demo exchange rates, a demo merchant, refunds to the simulator) or `production`.
     #[arg(long, env = "BACKFLOW_DEPLOYMENT", default_value = "sandbox")]
     deployment: Deployment,
+    /// Where refunds of merchants outside the sandbox go unless their contract names a channel;
+    /// required in production (channels: simulator).
+    #[arg(long, env = "BACKFLOW_REFUND_CHANNEL")]
+    refund_channel: Option<String>,
     /// Plain HTTP listener.
     #[arg(long, env = "BACKFLOW_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     http_addr: SocketAddr,
@@ -65,6 +69,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         clock: Arc::new(SystemClock),
         settings: EngineSettings {
             deployment: args.deployment,
+            refund_channel: args.refund_channel,
             method_overrides,
             refund_rate_per_second: args.refund_rate_limit,
         },

@@ -1143,7 +1143,7 @@ async fn kill_9_mid_delivery_then_restart_delivers() {
     let engine = backflow_engine::Engine::new(
         store.clone(),
         Arc::new(backflow_engine::clock::SystemClock),
-        Box::new(backflow_engine::channels::Simulator),
+        backflow_engine::channels::Channels::simulator(),
     );
     let creds: Value = serde_json::from_slice(
         &std::fs::read(dir.path().join("demo-merchant.json")).expect("credentials"),

@@ -1,10 +1,15 @@
 //! What a production deployment must not inherit from the demo.
 
-use crate::helpers::{code, on_both_backends, pay_body, spawn_app, spawn_app_with, Backend};
+use crate::helpers::{
+    backflow, code, on_both_backends, pay_body, run_ok, spawn_app, spawn_app_with, Backend,
+    ADMIN_TOKEN,
+};
+use backflow_domain::Clock;
 use backflow_domain::ledger::PostingKind;
 use backflow_domain::merchant::Contract;
 use backflow_domain::{ClientId, Currency, Money};
-use backflow_engine::{Deployment, EngineSettings, MerchantSpec};
+use backflow_engine::{job_backoff_ms, Deployment, EngineSettings, MerchantSpec, MAX_JOB_FAILURES};
+use serde_json::Value;
 
 /// A merchant's balances are its own, though another id differs only where
 /// its own has a `_` (a wildcard in SQL patterns).
@@ -101,3 +106,124 @@ async fn demo_rates_are_for_the_sandbox_only(backend: Backend) {
     assert_eq!(code(&pay("1000").await), ("SUCCESS", "S"));
 }
 on_both_backends!(demo_rates_are_for_the_sandbox_only);
+
+/// A job that fails on every run waits longer after each failure, is dead
+/// after the last one, and runs again only when an operator retries it.
+async fn failing_jobs_back_off_then_die(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let store = app.engine.store();
+    let mut tx = store.begin().await.expect("begin");
+    let now = app.clock.now();
+    tx.insert_job("job-1", "NO_SUCH_KIND", "nothing", "", now, now)
+        .await
+        .expect("job");
+    tx.commit().await.expect("commit");
+    let job = || async { store.jobs(false).await.expect("jobs").remove(0) };
+    for failures in 1..=MAX_JOB_FAILURES {
+        assert_eq!(app.engine.run_due_jobs().await.expect("run"), 0);
+        let failed = job().await;
+        assert_eq!(failed.failures, failures);
+        if failures == MAX_JOB_FAILURES {
+            assert!(failed.dead);
+            break;
+        }
+        assert!(!failed.dead);
+        let wait = job_backoff_ms(failures);
+        assert_eq!(failed.run_at, app.clock.now().plus_millis(wait));
+        // Not before its backoff is over.
+        app.clock.advance_millis(wait - 1);
+        app.engine.run_due_jobs().await.expect("run");
+        assert_eq!(job().await.failures, failures);
+        app.clock.advance_millis(1);
+    }
+    assert_eq!(job_backoff_ms(1), 60_000);
+    assert_eq!(job_backoff_ms(2), 120_000);
+    assert_eq!(job_backoff_ms(MAX_JOB_FAILURES), 3_600_000);
+    // Dead: no pass runs it, however late.
+    app.clock.advance_millis(30 * 86_400_000);
+    app.engine.run_due_jobs().await.expect("run");
+    assert_eq!(job().await.failures, MAX_JOB_FAILURES);
+
+    // The operator's view: the CLI and the admin API list it, and retry it.
+    let url = app.database_url.clone();
+    let listed = run_ok(&["jobs", "list", "--dead", "--database-url", &url], app.data_dir.path());
+    assert!(listed.contains("job-1") && listed.contains("DEAD"), "{listed}");
+    assert!(listed.contains("unknown job kind"), "{listed}");
+    let admin = |method: reqwest::Method, path: &str| {
+        app.http
+            .request(method, app.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+    };
+    let dead: Value = admin(reqwest::Method::GET, "/admin/jobs?dead=true")
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(dead["jobs"][0]["id"], "job-1");
+    assert_eq!(dead["jobs"][0]["status"], "DEAD");
+    let missing = admin(reqwest::Method::POST, "/admin/jobs/job-2/retry")
+        .await
+        .expect("retry");
+    assert_eq!(missing.status(), 404);
+    let retried = admin(reqwest::Method::POST, "/admin/jobs/job-1/retry")
+        .await
+        .expect("retry");
+    assert_eq!(retried.status(), 200);
+    assert!(store.jobs(true).await.expect("dead").is_empty());
+    let back = job().await;
+    assert_eq!((back.dead, back.failures), (false, 0));
+    assert_eq!(app.engine.run_due_jobs().await.expect("run"), 0);
+    assert_eq!(job().await.failures, 1);
+    // Retrying it again from the CLI is refused: it is not dead.
+    let out = backflow()
+        .args(["jobs", "retry", "job-1", "--database-url", &url])
+        .arg("--data-dir")
+        .arg(app.data_dir.path())
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no dead job job-1"));
+}
+on_both_backends!(failing_jobs_back_off_then_die);
+
+/// A production server names where refunds go, or does not start; a contract
+/// may name only a channel the deployment has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_names_its_refund_channel() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = backflow()
+        .args(["serve", "--deployment", "production", "--http-addr", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env_remove("BACKFLOW_REFUND_CHANNEL")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("must name its refund channel"), "{err}");
+
+    let app = spawn_app(Backend::Sqlite).await;
+    let merchant = ClientId::parse(app.merchant.client_id.clone()).expect("id");
+    let contract = |channel: &str| Contract {
+        refund_channel: Some(channel.into()),
+        ..Contract::default()
+    };
+    let refused = app
+        .engine
+        .set_contract(&merchant, None, &contract("wire"))
+        .await;
+    assert!(
+        matches!(&refused, Err(backflow_engine::EngineError::Invalid(e)) if e.contains("unknown refund channel")),
+        "{refused:?}"
+    );
+    app.engine
+        .set_contract(&merchant, None, &contract("simulator"))
+        .await
+        .expect("contract");
+    let stored = app.engine.store().merchant(&merchant).await.expect("db").expect("merchant");
+    assert_eq!(stored.contract.refund_channel.as_deref(), Some("simulator"));
+    let payment = app.paid_payment("USD", "100").await;
+    assert_eq!(code(&app.refund(&payment, "r1", "USD", "1").await), ("SUCCESS", "S"));
+}
