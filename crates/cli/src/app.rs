@@ -27,6 +27,7 @@ pub struct ServeConfig {
     pub settings: EngineSettings,
     /// Bearer token for the `/admin` API.
     pub admin_token: String,
+    pub notifier: NotifierConfig,
 }
 
 /// A built server whose listeners are bound (port 0 gets a real port) but not yet serving.
@@ -58,7 +59,7 @@ impl Application {
                 .await
                 .context("cannot load the deployment key")?,
         );
-        let notifier = Notifier::new(engine.clone(), NotifierConfig::from_env()?)?;
+        let notifier = Notifier::new(engine.clone(), config.notifier)?;
         let admin_token: Arc<str> = config.admin_token.into();
         let router = backflow_ams::router(AmsState {
             engine: engine.clone(),
@@ -107,12 +108,6 @@ impl Application {
     /// The notification deliverer; tests step it with `dispatch_due`.
     pub fn notifier(&self) -> &Notifier {
         &self.notifier
-    }
-
-    /// Replaces the notifier's settings (`BACKFLOW_NOTIFY_*` by default) before the server runs.
-    pub fn with_notifier_config(mut self, config: NotifierConfig) -> anyhow::Result<Self> {
-        self.notifier = Notifier::new(self.engine.clone(), config)?;
-        Ok(self)
     }
 
     pub fn http_addr(&self) -> SocketAddr {

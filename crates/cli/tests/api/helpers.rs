@@ -202,11 +202,10 @@ pub async fn spawn_app_with(backend: Backend, settings: backflow_engine::EngineS
         clock: clock.clone(),
         settings,
         admin_token: ADMIN_TOKEN.into(),
+        notifier: test_notifier_config(),
     })
     .await
-    .expect("build app")
-    .with_notifier_config(test_notifier_config())
-    .expect("notifier config");
+    .expect("build app");
     let notifier = app.notifier().clone();
     let addr = app.http_addr();
     let https_addr = app.https_addr().expect("https");
