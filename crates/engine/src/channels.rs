@@ -76,9 +76,13 @@ pub trait RefundChannel: Send + Sync {
 /// The simulator's name in settings and contracts.
 pub const SIMULATOR: &str = "simulator";
 
+/// Where the simulator is among a deployment's channels.
+const SIMULATOR_AT: usize = 0;
+
 /// The channels a deployment runs, by the names settings and contracts give
 /// them, and where a merchant's refunds go.
 pub struct Channels {
+    /// The simulator first.
     named: Vec<(&'static str, Box<dyn RefundChannel>)>,
     /// Where refunds of a merchant outside the sandbox go when its contract names no channel.
     default: usize,
@@ -87,9 +91,10 @@ pub struct Channels {
 impl Channels {
     /// Every refund to the simulator: sandbox deployments and admin commands.
     pub fn simulator() -> Self {
+        let simulator: Box<dyn RefundChannel> = Box::new(Simulator);
         Self {
-            named: vec![(SIMULATOR, Box::new(Simulator))],
-            default: 0,
+            named: vec![(SIMULATOR, simulator)],
+            default: SIMULATOR_AT,
         }
     }
 
@@ -99,7 +104,7 @@ impl Channels {
     pub fn for_deployment(deployment: Deployment, default: Option<&str>) -> Result<Self, String> {
         let mut channels = Self::simulator();
         channels.default = match (deployment, default) {
-            (Deployment::Sandbox, None) => 0,
+            (Deployment::Sandbox, None) => SIMULATOR_AT,
             (Deployment::Production, None) => {
                 return Err(format!(
                     "a production deployment must name its refund channel (one of: {})",
@@ -120,12 +125,7 @@ impl Channels {
         self.named
             .iter()
             .position(|(n, _)| n.eq_ignore_ascii_case(name))
-            .ok_or_else(|| {
-                format!(
-                    "unknown refund channel {name:?} (one of: {})",
-                    self.names()
-                )
-            })
+            .ok_or_else(|| format!("unknown refund channel {name:?} (one of: {})", self.names()))
     }
 
     fn names(&self) -> String {
@@ -140,7 +140,7 @@ impl Channels {
             Some(name) => self
                 .index(name)
                 .map_err(|e| EngineError::Store(StoreError::Corrupt(e)))?,
-            None if merchant.client_id.is_sandbox() => 0,
+            None if merchant.client_id.is_sandbox() => SIMULATOR_AT,
             None => self.default,
         };
         Ok(self.named[index].1.as_ref())
@@ -241,7 +241,11 @@ mod tests {
     fn settles(channels: &Channels, m: &Merchant) -> bool {
         let payment = payment();
         let caps = backflow_domain::method::default_capabilities("GCASH", None);
-        channels.of(m).expect("channel").submit(&payment, &caps).outcome
+        channels
+            .of(m)
+            .expect("channel")
+            .submit(&payment, &caps)
+            .outcome
             == ChannelOutcome::Now(Settle::Success)
     }
 
@@ -285,10 +289,10 @@ mod tests {
     /// channel, unless their contract names one.
     #[test]
     fn merchants_go_to_the_channel_chosen_for_them() {
-        let channels = Channels {
-            named: vec![(SIMULATOR, Box::new(Simulator)), ("refuser", Box::new(Refuser))],
-            default: 1,
-        };
+        let mut channels = Channels::simulator();
+        let refuser: Box<dyn RefundChannel> = Box::new(Refuser);
+        channels.named.push(("refuser", refuser));
+        channels.default = 1;
         assert!(settles(&channels, &merchant("SANDBOX_M", None)));
         assert!(!settles(&channels, &merchant("LIVE", None)));
         assert!(settles(&channels, &merchant("LIVE", Some(SIMULATOR))));

@@ -52,8 +52,6 @@ impl Engine {
             .merchant(merchant)
             .await?
             .ok_or(EngineError::UnknownMerchant)?;
-        Ok(self
-            .store()
-.merchant_balances(merchant).await?)
+        Ok(self.store().merchant_balances(merchant).await?)
     }
 }

@@ -51,7 +51,9 @@ impl std::str::FromStr for Deployment {
         match s.to_ascii_lowercase().as_str() {
             "sandbox" => Ok(Self::Sandbox),
             "production" => Ok(Self::Production),
-            _ => Err(format!("unknown deployment {s:?}: use sandbox or production")),
+            _ => Err(format!(
+                "unknown deployment {s:?}: use sandbox or production"
+            )),
         }
     }
 }

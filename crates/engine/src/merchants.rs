@@ -130,7 +130,11 @@ impl Engine {
     /// Refuses terms this deployment cannot honour before they are stored.
     fn check_contract(&self, contract: &Contract) -> Result<()> {
         match &contract.refund_channel {
-            Some(name) => self.inner.channels.check(name).map_err(EngineError::Invalid),
+            Some(name) => self
+                .inner
+                .channels
+                .check(name)
+                .map_err(EngineError::Invalid),
             None => Ok(()),
         }
     }

@@ -53,11 +53,15 @@ impl Engine {
     /// Records a failed run: the job runs again after its backoff, or is dead.
     async fn job_failed(&self, job: &Job, error: &EngineError) -> Result<()> {
         let failures = job.failures + 1;
-        let again = (failures < MAX_JOB_FAILURES)
-            .then(|| self.now().plus_millis(job_backoff_ms(failures)));
+        let again =
+            (failures < MAX_JOB_FAILURES).then(|| self.now().plus_millis(job_backoff_ms(failures)));
         match again {
-            Some(at) => tracing::warn!(job = %job.id, kind = %job.kind, error = %error, failures, retry_at = %at.to_iso8601(), "job failed"),
-            None => tracing::error!(job = %job.id, kind = %job.kind, error = %error, failures, "job failed too often: it is dead until retried"),
+            Some(at) => {
+                tracing::warn!(job = %job.id, kind = %job.kind, error = %error, failures, retry_at = %at.to_iso8601(), "job failed")
+            }
+            None => {
+                tracing::error!(job = %job.id, kind = %job.kind, error = %error, failures, "job failed too often: it is dead until retried")
+            }
         }
         let message: String = error.to_string().chars().take(ERROR_CHARS).collect();
         self.store()

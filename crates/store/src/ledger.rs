@@ -432,5 +432,4 @@ mod tests {
         store.close().await;
         remove(&path);
     }
-
 }

@@ -68,7 +68,10 @@ pub async fn run(command: JobsCommand) -> anyhow::Result<()> {
             if !engine.retry_dead_job(&args.id).await? {
                 anyhow::bail!("no dead job {}", args.id);
             }
-            println!("Job {} is due now; the server's scheduler runs it.", args.id);
+            println!(
+                "Job {} is due now; the server's scheduler runs it.",
+                args.id
+            );
             Ok(())
         }
     }

@@ -190,7 +190,10 @@ mod tests {
     #[test]
     fn notifier_flags_are_checked() {
         let c = parse(&["--notify-claim-secs", "3", "--notify-timeout-secs", "2"]).unwrap();
-        assert_eq!((c.claim_ttl, c.post_timeout), (Duration::from_secs(3), Duration::from_secs(2)));
+        assert_eq!(
+            (c.claim_ttl, c.post_timeout),
+            (Duration::from_secs(3), Duration::from_secs(2))
+        );
         assert_eq!(c.max_in_flight_per_merchant, 4);
         // The claim must outlast the POST timeout; numbers are positive integers.
         assert!(parse(&["--notify-claim-secs", "5"]).is_err());

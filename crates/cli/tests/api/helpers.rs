@@ -42,7 +42,7 @@ fn postgres_admin_url() -> String {
 }
 
 /// A fresh PostgreSQL database for one test; databases of earlier runs are dropped once per process.
-async fn fresh_postgres_database() -> String {
+pub async fn fresh_postgres_database() -> String {
     use sqlx::Connection;
     static CLEANED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
     let admin = postgres_admin_url();
@@ -181,7 +181,10 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 /// [`spawn_app`] with the deployment's settings.
-pub async fn spawn_app_with(backend: Backend, settings: backflow_engine::EngineSettings) -> TestApp {
+pub async fn spawn_app_with(
+    backend: Backend,
+    settings: backflow_engine::EngineSettings,
+) -> TestApp {
     let data_dir = tempfile::tempdir().expect("tempdir");
     let database_url = match backend {
         Backend::Sqlite => None,

@@ -14,7 +14,9 @@ pub(crate) async fn handle(call: &Call<'_>) -> Result<Reply, Code> {
     match rates(call, cny()?).await {
         Ok(rates) => {
             let lines: Vec<[String; 4]> = rates.iter().map(line).collect();
-            Ok(super::file(lines.iter().map(|l| l.iter().map(String::as_str))))
+            Ok(super::file(
+                lines.iter().map(|l| l.iter().map(String::as_str)),
+            ))
         }
         Err(e) => {
             tracing::error!(error = %e, "forex_rate_file: cannot read rates");
