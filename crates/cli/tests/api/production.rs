@@ -98,6 +98,7 @@ async fn demo_rates_are_for_the_sandbox_only(backend: Backend) {
         backend,
         EngineSettings {
             deployment: Deployment::Production,
+            refund_channel: Some("simulator".into()),
             ..EngineSettings::default()
         },
     )
