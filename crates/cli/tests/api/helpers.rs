@@ -175,6 +175,11 @@ impl Signed {
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, backflow_store::WriterSettings::default()).await
+}
+
+/// As [`spawn_app`], with SQLite's writer shared as `writer` says.
+pub async fn spawn_app_with(backend: Backend, writer: backflow_store::WriterSettings) -> TestApp {
     let data_dir = tempfile::tempdir().expect("tempdir");
     let database_url = match backend {
         Backend::Sqlite => None,
@@ -186,6 +191,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         storage: StorageArgs {
             data_dir: data_dir.path().to_path_buf(),
             database_url,
+            writer_queue: writer.queue,
         },
         http_addr: "127.0.0.1:0".parse().expect("addr"),
         https_addr: Some("127.0.0.1:0".parse().expect("addr")),
@@ -222,6 +228,18 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 impl TestApp {
+    /// Holds SQLite's writer, as a long write would, once no background
+    /// write (the scheduler's) has it: with no room to wait, `begin` is refused meanwhile.
+    pub async fn hold_writer(&self) -> backflow_store::Tx {
+        loop {
+            match self.engine.store().begin().await {
+                Ok(tx) => return tx,
+                Err(backflow_store::StoreError::Busy { .. }) => tokio::task::yield_now().await,
+                Err(e) => panic!("begin: {e}"),
+            }
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
