@@ -15,7 +15,6 @@ use backflow_domain::payment::{Door, Payment};
 use backflow_domain::refund::{check_repeat, Refund, RefundContext, RefundRefused, RefundStatus};
 use backflow_domain::{ClientId, Money, PaymentId, RefundId, RefundRequestId, Timestamp};
 use backflow_store::{Floors, PaymentKey, RefundKey, RefundTotals, StoreError, Tx, Writes};
-use std::sync::Arc;
 
 /// A `refund` request, parsed.
 #[derive(Debug, Clone)]
@@ -82,26 +81,23 @@ pub(crate) struct Carried {
 impl Engine {
     /// Creates a refund, or answers with the one this request id already made.
     pub async fn refund(&self, cmd: RefundCommand) -> Result<Refund> {
-        let cmd = Arc::new(cmd);
-        match self.try_refund(cmd.clone(), Admission::Check).await {
+        match self.try_refund(&cmd, Admission::Check).await {
             // The same request id raced in on another payment; the loser
             // answers as a repeat (admitted already).
             Err(EngineError::Store(StoreError::Duplicate)) => {
-                self.try_refund(cmd, Admission::Admitted).await
+                self.try_refund(&cmd, Admission::Admitted).await
             }
             other => other,
         }
     }
 
-    /// One attempt at a refund, as one unit of work for the store's writer.
-    async fn try_refund(&self, cmd: Arc<RefundCommand>, admission: Admission) -> Result<Refund> {
-        let engine = self.clone();
-        self.store()
-            .transact(move |tx| async move { engine.refund_in(tx, &cmd, admission).await })
-            .await
+    /// One attempt at a refund, as one unit of work on the store's writer.
+    async fn try_refund(&self, cmd: &RefundCommand, admission: Admission) -> Result<Refund> {
+        let tx = self.store().begin().await?;
+        self.refund_in(tx, cmd, admission).await
     }
 
-    /// The refund's unit of work: all it awaits is its own statements (see `Store::transact`).
+    /// The refund's unit of work: all it awaits is its own statements (see `Store::begin`).
     async fn refund_in(
         &self,
         mut tx: Tx,

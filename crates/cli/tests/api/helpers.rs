@@ -177,13 +177,31 @@ impl Signed {
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
-    spawn_app_with(backend, backflow_engine::EngineSettings::default()).await
+    spawn_app_configured(
+        backend,
+        backflow_engine::EngineSettings::default(),
+        backflow_store::WriterSettings::default(),
+    )
+    .await
 }
 
 /// [`spawn_app`] with the deployment's settings.
-pub async fn spawn_app_with(
+pub async fn spawn_app_with(backend: Backend, settings: backflow_engine::EngineSettings) -> TestApp {
+    spawn_app_configured(backend, settings, backflow_store::WriterSettings::default()).await
+}
+
+/// [`spawn_app`] with SQLite's writer shared as `writer` says.
+pub async fn spawn_app_with_writer(
+    backend: Backend,
+    writer: backflow_store::WriterSettings,
+) -> TestApp {
+    spawn_app_configured(backend, backflow_engine::EngineSettings::default(), writer).await
+}
+
+async fn spawn_app_configured(
     backend: Backend,
     settings: backflow_engine::EngineSettings,
+    writer: backflow_store::WriterSettings,
 ) -> TestApp {
     let data_dir = tempfile::tempdir().expect("tempdir");
     let database_url = match backend {
@@ -195,6 +213,7 @@ pub async fn spawn_app_with(
     let storage = StorageArgs {
         data_dir: data_dir.path().to_path_buf(),
         database_url,
+        writer_queue: writer.queue,
     };
     let database_url = storage.url().expect("database url");
     let app = Application::build(ServeConfig {
@@ -234,6 +253,18 @@ pub async fn spawn_app_with(
 }
 
 impl TestApp {
+    /// Holds SQLite's writer, as a long write would, once no background
+    /// write (the scheduler's) has it: with no room to wait, `begin` is refused meanwhile.
+    pub async fn hold_writer(&self) -> backflow_store::Tx {
+        loop {
+            match self.engine.store().begin().await {
+                Ok(tx) => return tx,
+                Err(backflow_store::StoreError::Busy { .. }) => tokio::task::yield_now().await,
+                Err(e) => panic!("begin: {e}"),
+            }
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }

@@ -3,7 +3,7 @@
 //! UTF-8 and GBK. Its signing is written here from the spec, independently of
 //! the server's.
 
-use crate::helpers::{on_both_backends, spawn_app, Backend, TestApp};
+use crate::helpers::{on_both_backends, spawn_app, spawn_app_with_writer, Backend, TestApp};
 use axum::extract::State;
 use axum::routing::post;
 use backflow_crypto::{b64, decode_pem_body, decode_signature_base64, SigningKey, VerifyingKey};
@@ -13,7 +13,7 @@ use backflow_domain::{
     ClientId, Clock, Currency, Money, PaymentRequestId, RefundRequestId, Timestamp,
 };
 use backflow_engine::{MerchantSpec, PayCommand};
-use backflow_store::RefundKey;
+use backflow_store::{RefundKey, WriterSettings};
 use md5::{Digest, Md5};
 use std::sync::{Arc, Mutex};
 
@@ -312,17 +312,18 @@ async fn paid_trade(
     out_trade_no: &str,
     total_fee: &str,
 ) -> Answer {
-    let a = m
-        .call("create_forex_trade")
+    let a = trade(m, out_trade_no, total_fee).post(app).await;
+    assert_eq!(a.outcome(), ("T".into(), String::new()), "{}", a.body);
+    a
+}
+
+fn trade(m: &LegacyMerchant, out_trade_no: &str, total_fee: &str) -> Call {
+    m.call("create_forex_trade")
         .param("out_trade_no", out_trade_no)
         .param("subject", "order")
         .param("currency", "USD")
         .param("total_fee", total_fee)
         .param("product_code", "NEW_OVERSEAS_SELLER")
-        .post(app)
-        .await;
-    assert_eq!(a.outcome(), ("T".into(), String::new()), "{}", a.body);
-    a
 }
 
 fn refund(m: &LegacyMerchant, out_trade_no: &str, out_return_no: &str, amount: &str) -> Call {
@@ -341,6 +342,38 @@ fn t() -> (String, String) {
 
 fn f(code: &str) -> (String, String) {
     ("F".into(), code.into())
+}
+
+/// With no room to wait for SQLite's writer, a refund the writer cannot take
+/// now answers the wire's system error, signed, and writes nothing: sent
+/// again once the writer is free, the same request makes the refund.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_writer_queue_answers_a_system_exception() {
+    let app = spawn_app_with_writer(Backend::Sqlite, WriterSettings { queue: 0 }).await;
+    let m = LegacyMerchant::demo(&app);
+    // The scheduler's own writes refuse a request now and then; it is sent again.
+    let busy = f("SYSTEM_EXCEPTION");
+    let paid = loop {
+        let a = trade(&m, "order-busy", "10.00").post(&app).await;
+        if a.outcome() != busy {
+            break a;
+        }
+    };
+    assert_eq!(paid.outcome(), t(), "{}", paid.body);
+
+    let held = app.hold_writer().await;
+    let refused = refund(&m, "order-busy", "busy-1", "1.00").get(&app).await;
+    assert_eq!(refused.outcome(), busy);
+    assert_eq!(
+        refused.xml("sign").expect("sign"),
+        m.md5(b"error=SYSTEM_EXCEPTION")
+    );
+    drop(held);
+    let mut made = refund(&m, "order-busy", "busy-1", "1.00").get(&app).await;
+    while made.outcome() == busy {
+        made = refund(&m, "order-busy", "busy-1", "1.00").get(&app).await;
+    }
+    assert_eq!(made.outcome(), t(), "{}", made.body);
 }
 
 // ---------------------------------------------------------- notifications
