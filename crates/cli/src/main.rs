@@ -1,6 +1,6 @@
 //! `backflow`: the refund platform's command line.
 
-use backflow::commands::{fx, ledger, merchant, notifications, sandbox, serve};
+use backflow::commands::{fx, ledger, merchant, notifications, sandbox, seed, serve};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -37,6 +37,8 @@ enum Command {
     /// Sandbox error injection.
     #[command(subcommand)]
     Sandbox(sandbox::SandboxCommand),
+    /// Fill the database with demo payments and refunds for one merchant.
+    Seed(seed::SeedArgs),
 }
 
 #[tokio::main]
@@ -55,6 +57,7 @@ async fn main() -> ExitCode {
         Command::Ledger(command) => ledger::run(command).await,
         Command::Fx(command) => fx::run(command).await,
         Command::Sandbox(command) => sandbox::run(command).await,
+        Command::Seed(args) => seed::run(args).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,4 +5,5 @@ pub mod ledger;
 pub mod merchant;
 pub mod notifications;
 pub mod sandbox;
+pub mod seed;
 pub mod serve;

@@ -42,7 +42,7 @@ fn postgres_admin_url() -> String {
 }
 
 /// A fresh PostgreSQL database for one test; databases of earlier runs are dropped once per process.
-async fn fresh_postgres_database() -> String {
+pub async fn fresh_postgres_database() -> String {
     use sqlx::Connection;
     static CLEANED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
     let admin = postgres_admin_url();

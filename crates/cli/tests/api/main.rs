@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod browser;
 mod cli;
 mod crash;
 mod errors;
@@ -12,3 +13,4 @@ mod payments;
 mod properties;
 mod refund_engine;
 mod refunds;
+mod seed;
