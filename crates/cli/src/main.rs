@@ -1,6 +1,6 @@
 //! `backflow`: the refund platform's command line.
 
-use backflow::commands::{fx, jobs, ledger, merchant, notifications, sandbox, serve};
+use backflow::commands::{fx, jobs, ledger, merchant, notifications, sandbox, seed, serve};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -40,6 +40,8 @@ enum Command {
     /// Sandbox error injection.
     #[command(subcommand)]
     Sandbox(sandbox::SandboxCommand),
+    /// Fill the database with demo payments and refunds for one merchant.
+    Seed(seed::SeedArgs),
 }
 
 #[tokio::main]
@@ -59,6 +61,7 @@ async fn main() -> ExitCode {
         Command::Fx(command) => fx::run(command).await,
         Command::Jobs(command) => jobs::run(command).await,
         Command::Sandbox(command) => sandbox::run(command).await,
+        Command::Seed(args) => seed::run(args).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

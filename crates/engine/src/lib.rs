@@ -18,6 +18,7 @@ mod payments;
 mod refunds;
 pub mod sandbox;
 mod scheduler;
+pub mod seed;
 
 pub use error::{EngineError, Result};
 pub use merchants::{CreatedMerchant, MerchantSpec};

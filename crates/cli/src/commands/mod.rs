@@ -6,4 +6,5 @@ pub mod ledger;
 pub mod merchant;
 pub mod notifications;
 pub mod sandbox;
+pub mod seed;
 pub mod serve;

@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod browser;
 mod cli;
 mod crash;
 mod errors;
@@ -13,3 +14,4 @@ mod production;
 mod properties;
 mod refund_engine;
 mod refunds;
+mod seed;
