@@ -8,6 +8,7 @@ mod errors;
 mod interop;
 mod legacy;
 mod notifications;
+mod ops;
 mod payments;
 mod properties;
 mod refund_engine;
