@@ -62,6 +62,7 @@ impl Application {
         })
         .merge(crate::admin::router(engine.clone(), admin_token))
         .merge(backflow_legacy::router(engine.clone()))
+        .merge(crate::metrics::router())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .layer(Extension(engine.clone()));

@@ -6,6 +6,7 @@ pub mod app;
 pub mod commands;
 pub mod demo;
 pub mod logging;
+pub mod metrics;
 pub mod storage;
 pub mod tls;
 

@@ -1,6 +1,8 @@
 //! What an operator relies on: the version, shell completions, request ids in the logs.
 
-use crate::helpers::{backflow, pay_body, serve_with, TestMerchant};
+use crate::helpers::{
+    backflow, on_both_backends, pay_body, serve_with, spawn_app, Backend, TestMerchant,
+};
 use backflow::demo::MerchantCredentialsFile;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -154,3 +156,120 @@ async fn request_ids_are_echoed_and_logged_and_no_secret_is() {
         );
     }
 }
+
+/// `/metrics` counts the refunds a merchant made, by result code, and shows the
+/// refunds and notifications waiting.
+#[tokio::test]
+async fn metrics_count_refunds_by_code() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = serve_with(dir.path(), |_| {});
+    let creds: MerchantCredentialsFile = serde_json::from_slice(
+        &std::fs::read(dir.path().join("demo-merchant.json")).expect("credentials"),
+    )
+    .expect("json");
+    let merchant = TestMerchant::from_credentials(creds);
+    backflow::tls::install_crypto_provider();
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", server.addr);
+    let call = |op: &str, body: Value| {
+        let req = merchant.signed(op, serde_json::to_vec(&body).expect("json"));
+        let sent = req.post(&http, &base);
+        async move {
+            let answer: Value = sent.send().await.expect("send").json().await.expect("json");
+            answer
+        }
+    };
+    let paid = call(
+        "pay",
+        pay_body("GCASH", "AGREEMENT_PAYMENT", "USD", "500", false),
+    )
+    .await;
+    let payment_id = paid["paymentId"].as_str().expect("paymentId").to_owned();
+    for (n, value) in ["100", "100", "100", "900"].iter().enumerate() {
+        call(
+            "refund",
+            json!({
+                "refundRequestId": format!("metrics-{n}"),
+                "paymentId": payment_id,
+                "refundAmount": {"currency": "USD", "value": value},
+            }),
+        )
+        .await;
+    }
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let sample = |name: &str, labels: &[&str]| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(name) && labels.iter().all(|want| l.contains(want)))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let refunds = ["operation=\"refund\"", "door=\"ams\""];
+    assert_eq!(
+        sample(
+            "backflow_api_requests_total",
+            &[refunds[0], refunds[1], "code=\"SUCCESS\""]
+        ),
+        3.0,
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            "backflow_api_requests_total",
+            &[refunds[0], "code=\"REFUND_AMOUNT_EXCEED\"", "status=\"F\""]
+        ),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        sample("backflow_api_request_seconds_count", &refunds),
+        4.0,
+        "{text}"
+    );
+    assert_eq!(
+        sample("backflow_refunds", &["status=\"SUCCESS\""]),
+        3.0,
+        "{text}"
+    );
+    assert!(text.contains("backflow_jobs_due"), "{text}");
+    let post = http
+        .post(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(post.status(), 405, "/metrics is read-only");
+}
+
+/// The gauges' queries on each database: a refund in process and its due job
+/// show, and the job counts as late a minute after its time.
+async fn gauges_read_waiting_work(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let payment = app.paid_payment("USD", "100").await;
+    let merchant = backflow_domain::ClientId::parse(&app.merchant.client_id).expect("id");
+    app.engine
+        .script_sandbox_refund(&merchant, "REFUND_IN_PROCESS;delay=30")
+        .await
+        .expect("script");
+    let answer = app.refund(&payment, "r-1", "USD", "10").await;
+    assert_eq!(
+        answer["result"]["resultCode"], "REFUND_IN_PROCESS",
+        "{answer}"
+    );
+    let g = app.engine.gauges().await.expect("gauges");
+    assert_eq!(g.refunds_by_status, vec![("PROCESSING".to_owned(), 1)]);
+    assert_eq!((g.jobs_due, g.jobs_late), (0, 0), "not due for 30 s");
+    app.clock.advance_millis(31_000);
+    let g = app.engine.gauges().await.expect("gauges");
+    assert_eq!((g.jobs_due, g.jobs_late), (1, 0));
+    app.clock.advance_millis(backflow_store::LATE_AFTER_MS);
+    let g = app.engine.gauges().await.expect("gauges");
+    assert_eq!((g.jobs_due, g.jobs_late), (1, 1));
+    assert_eq!(g.pool.is_some(), backend == Backend::Postgres);
+}
+on_both_backends!(gauges_read_waiting_work);
