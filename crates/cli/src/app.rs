@@ -67,10 +67,11 @@ impl Application {
         })
         .merge(crate::admin::router(engine.clone(), admin_token))
         .merge(backflow_legacy::router(engine.clone()))
+        .merge(crate::metrics::router())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .layer(Extension(engine.clone()))
-        .layer(tower_http::trace::TraceLayer::new_for_http());
+        .layer(Extension(engine.clone()));
+        let router = crate::logging::layer(router);
         let http = tokio::net::TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("cannot listen on {}", config.http_addr))?;

@@ -8,6 +8,7 @@ pub mod channels;
 pub mod clock;
 mod error;
 mod fx;
+mod gauges;
 pub mod ids;
 pub mod keys;
 mod ledger;

@@ -10,6 +10,7 @@
 
 mod db;
 mod fx;
+mod gauges;
 mod group;
 mod jobs;
 mod ledger;
@@ -22,6 +23,7 @@ mod sandbox;
 mod writes;
 
 pub use fx::FxRate;
+pub use gauges::{Gauges, PoolGauges, LATE_AFTER_MS};
 pub use jobs::Job;
 pub use ledger::{BalanceRow, Floors, LedgerBreach};
 pub use merchants::{MerchantKeys, NewMerchant};
@@ -173,6 +175,21 @@ impl Store {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
         };
         Ok(store)
+    }
+
+    /// PostgreSQL's pool occupancy; SQLite has one writer and fixed readers.
+    pub fn pool_gauges(&self) -> Option<PoolGauges> {
+        match &self.connections {
+            Connections::Postgres(pool) => {
+                let open = pool.size();
+                let idle = u32::try_from(pool.num_idle()).unwrap_or(open);
+                Some(PoolGauges {
+                    open,
+                    in_use: open.saturating_sub(idle),
+                })
+            }
+            Connections::Sqlite { .. } => None,
+        }
     }
 
     pub fn backend(&self) -> Backend {

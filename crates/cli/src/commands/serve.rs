@@ -137,10 +137,31 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         println!("  legacy partner    {}", demo.legacy_partner_id);
         println!("  gateway URL       {https}  (SDK path prefix /ams/sandbox/api)");
     }
-    app.run_until(async {
+    app.run_until(stop_signal()).await
+}
+
+/// Ctrl-C, or the SIGTERM that service managers and container runtimes send.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
         let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
+    }
+    tracing::info!("stopping: finishing requests and deliveries in flight");
 }
 
 fn read_method_overrides(path: &Path) -> anyhow::Result<Vec<(String, MethodOverride)>> {

@@ -410,6 +410,28 @@ pub struct Server {
     pub addr: SocketAddr,
 }
 
+impl Server {
+    /// Sends SIGTERM, as a service manager does, and waits up to `bound` for the exit.
+    pub fn terminate(mut self, bound: std::time::Duration) -> std::process::ExitStatus {
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success(), "cannot signal backflow serve");
+        let deadline = std::time::Instant::now() + bound;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "backflow serve did not stop within {bound:?} of SIGTERM"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -419,8 +441,17 @@ impl Drop for Server {
 
 /// Starts `backflow serve` on `data_dir` (SQLite there), on free ports.
 pub fn serve(data_dir: &std::path::Path) -> Server {
+    serve_with(data_dir, |_| {})
+}
+
+/// `serve`, with `configure` applied last to the command (flags, environment, standard error).
+pub fn serve_with(
+    data_dir: &std::path::Path,
+    configure: impl FnOnce(&mut std::process::Command),
+) -> Server {
     use std::io::BufRead;
-    let mut child = backflow()
+    let mut command = backflow();
+    command
         .args([
             "serve",
             "--http-addr",
@@ -434,9 +465,9 @@ pub fn serve(data_dir: &std::path::Path) -> Server {
         .env("BACKFLOW_NOTIFY_CLAIM_SECS", "3")
         .env("BACKFLOW_ADMIN_TOKEN", ADMIN_TOKEN)
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn backflow serve");
+        .stderr(std::process::Stdio::null());
+    configure(&mut command);
+    let mut child = command.spawn().expect("spawn backflow serve");
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = std::io::BufReader::new(stdout).lines();
     let ready = lines.any(|l| l.is_ok_and(|l| l.contains("Backflow is serving")));

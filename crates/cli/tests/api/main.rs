@@ -9,6 +9,7 @@ mod errors;
 mod interop;
 mod legacy;
 mod notifications;
+mod ops;
 mod payments;
 mod production;
 mod properties;
