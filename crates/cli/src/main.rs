@@ -1,6 +1,6 @@
 //! `backflow`: the refund platform's command line.
 
-use backflow::commands::{fx, ledger, merchant, notifications, sandbox, serve};
+use backflow::commands::{fx, ledger, merchant, notifications, portal, sandbox, serve};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -37,6 +37,9 @@ enum Command {
     /// Sandbox error injection.
     #[command(subcommand)]
     Sandbox(sandbox::SandboxCommand),
+    /// The merchant portal's users.
+    #[command(subcommand)]
+    Portal(portal::PortalCommand),
 }
 
 #[tokio::main]
@@ -55,6 +58,7 @@ async fn main() -> ExitCode {
         Command::Ledger(command) => ledger::run(command).await,
         Command::Fx(command) => fx::run(command).await,
         Command::Sandbox(command) => sandbox::run(command).await,
+        Command::Portal(command) => portal::run(command).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

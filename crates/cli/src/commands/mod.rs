@@ -4,5 +4,6 @@ pub mod fx;
 pub mod ledger;
 pub mod merchant;
 pub mod notifications;
+pub mod portal;
 pub mod sandbox;
 pub mod serve;

@@ -9,6 +9,7 @@ mod interop;
 mod legacy;
 mod notifications;
 mod payments;
+mod portal;
 mod properties;
 mod refund_engine;
 mod refunds;
