@@ -184,7 +184,7 @@ async fn hash_secret(secret: String) -> PortalResult<String> {
         return Err(PortalError::WeakPassword);
     }
     tokio::task::spawn_blocking(move || {
-        let salt = SaltString::from_b64(&random_token(22))
+        let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
             .map_err(|e| EngineError::Invalid(e.to_string()))?;
         Argon2::default()
             .hash_password(secret.as_bytes(), &salt)
@@ -198,8 +198,11 @@ async fn hash_secret(secret: String) -> PortalResult<String> {
 
 async fn secret_matches(secret: String, hash: String) -> bool {
     tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash)
-            .is_ok_and(|h| Argon2::default().verify_password(secret.as_bytes(), &h).is_ok())
+        PasswordHash::new(&hash).is_ok_and(|h| {
+            Argon2::default()
+                .verify_password(secret.as_bytes(), &h)
+                .is_ok()
+        })
     })
     .await
     .unwrap_or(false)
@@ -229,12 +232,15 @@ impl Engine {
             refunds_locked_until: None,
             created_at: self.now(),
         };
-        self.store().insert_portal_user(&row).await.map_err(|e| match e {
-            backflow_store::StoreError::Duplicate => {
-                EngineError::Invalid(format!("a portal user {} exists already", row.email))
-            }
-            e => e.into(),
-        })?;
+        self.store()
+            .insert_portal_user(&row)
+            .await
+            .map_err(|e| match e {
+                backflow_store::StoreError::Duplicate => {
+                    EngineError::Invalid(format!("a portal user {} exists already", row.email))
+                }
+                e => e.into(),
+            })?;
         Ok(PortalUser::try_from(&row)?)
     }
 
@@ -263,7 +269,11 @@ impl Engine {
     ) -> PortalResult<()> {
         let hash = hash_secret(secret).await?;
         match payment {
-            true => self.store().set_portal_payment_password(&user.id, &hash).await?,
+            true => {
+                self.store()
+                    .set_portal_payment_password(&user.id, &hash)
+                    .await?
+            }
             false => self.store().set_portal_password(&user.id, &hash).await?,
         };
         Ok(())
@@ -306,7 +316,9 @@ impl Engine {
             return Err(PortalError::BadLogin);
         }
         if row.failed_logins > 0 || row.locked_until.is_some() {
-            self.store().clear_portal_failures(&row.user_id, false).await?;
+            self.store()
+                .clear_portal_failures(&row.user_id, false)
+                .await?;
         }
         let session = PortalSessionRow {
             session_id: random_token(40),
@@ -315,7 +327,9 @@ impl Engine {
             created_at: now,
             last_seen: now,
         };
-        self.store().start_portal_session(&session, replaces).await?;
+        self.store()
+            .start_portal_session(&session, replaces)
+            .await?;
         Ok(PortalSession {
             id: session.session_id,
             csrf_token: session.csrf_token,
@@ -489,7 +503,10 @@ impl Engine {
 
     /// Available and reserved money per currency.
     pub async fn portal_balances(&self, merchant: &ClientId) -> PortalResult<Vec<PortalBalance>> {
-        let rows: Vec<BalanceRow> = self.store().balances(&format!("merchant:{merchant}:")).await?;
+        let rows: Vec<BalanceRow> = self
+            .store()
+            .balances(&format!("merchant:{merchant}:"))
+            .await?;
         let mut out: Vec<PortalBalance> = Vec::new();
         for r in rows {
             let i = match out.iter().position(|b| b.currency == r.currency) {
@@ -564,7 +581,11 @@ impl Engine {
             .await?
             .filter(|f| f.user_id == user.id && f.payment_id == payment.id.as_str())
             .ok_or(PortalError::FormExpired)?;
-        if form.created_at.plus_millis(SESSION_IDLE_MS + FORM_CONFIRM_MS) <= self.now() {
+        if form
+            .created_at
+            .plus_millis(SESSION_IDLE_MS + FORM_CONFIRM_MS)
+            <= self.now()
+        {
             return Err(PortalError::FormExpired);
         }
         Ok(form)
@@ -677,4 +698,3 @@ impl Engine {
             .await?)
     }
 }
-

@@ -232,7 +232,8 @@ impl Engine {
             .await;
         match followed {
             Ok(()) => {}
-            Err(EngineError::Store(StoreError::BelowFloor { .. })) if cmd.mode.waits_for_funds() =>
+            Err(EngineError::Store(StoreError::BelowFloor { .. }))
+                if cmd.mode.waits_for_funds() =>
             {
                 let mut refund = accepted;
                 refund.status = RefundStatus::WaitingFunds;

@@ -2,8 +2,8 @@
 //! request gets: the login page, a 403 or 404 page, never a 500.
 
 use crate::format::Zone;
-use crate::pages::{Chrome, ErrorPage, LoginPage};
 use crate::html_with;
+use crate::pages::{Chrome, ErrorPage, LoginPage};
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -181,10 +181,7 @@ fn constant_time_eq(a: &str, b: &str) -> bool {
             == 0
 }
 
-pub(crate) async fn login_page(
-    tls: Option<Extension<OverTls>>,
-    Query(q): Query<Fields>,
-) -> Page {
+pub(crate) async fn login_page(tls: Option<Extension<OverTls>>, Query(q): Query<Fields>) -> Page {
     let message = q
         .contains_key("expired")
         .then(|| "Your session ended. Log in again.".to_owned());
@@ -266,4 +263,3 @@ pub(crate) async fn logout(
     );
     Ok(response)
 }
-

@@ -100,10 +100,9 @@ pub fn parse_amount(currency: Currency, input: &str) -> Result<Money, String> {
     match Money::parse_major(currency, text) {
         Ok(m) if m.minor == 0 => Err("The amount must be more than zero.".into()),
         Ok(m) => Ok(m),
-        Err(MoneyError::TooManyDecimals(_)) if decimals == 0 => Err(format!(
-            "{} amounts have no decimals.",
-            currency.code()
-        )),
+        Err(MoneyError::TooManyDecimals(_)) if decimals == 0 => {
+            Err(format!("{} amounts have no decimals.", currency.code()))
+        }
         Err(MoneyError::TooManyDecimals(_)) => Err(format!(
             "{} amounts have at most {decimals} decimals.",
             currency.code()
@@ -111,7 +110,11 @@ pub fn parse_amount(currency: Currency, input: &str) -> Result<Money, String> {
         Err(MoneyError::OutOfRange(_)) => Err("The amount is too large.".into()),
         Err(_) => Err(format!(
             "Write the amount as plain digits{}, like {example}.",
-            if decimals == 0 { "" } else { " with a decimal point" }
+            if decimals == 0 {
+                ""
+            } else {
+                " with a decimal point"
+            }
         )),
     }
 }
@@ -136,12 +139,18 @@ mod tests {
     #[test]
     fn bad_amounts_get_a_sentence() {
         let usd = c("USD");
-        for bad in ["", "  ", "1.234", "-1", "1e3", "１０", "0", "0.00", "1,000", "abc", ".5"] {
+        for bad in [
+            "", "  ", "1.234", "-1", "1e3", "１０", "0", "0.00", "1,000", "abc", ".5",
+        ] {
             assert!(parse_amount(usd, bad).is_err(), "{bad:?}");
         }
-        assert!(parse_amount(usd, "1.234").unwrap_err().contains("at most 2 decimals"));
+        assert!(parse_amount(usd, "1.234")
+            .unwrap_err()
+            .contains("at most 2 decimals"));
         assert!(parse_amount(usd, "１０").unwrap_err().contains("0-9"));
-        assert!(parse_amount(c("JPY"), "10.5").unwrap_err().contains("no decimals"));
+        assert!(parse_amount(c("JPY"), "10.5")
+            .unwrap_err()
+            .contains("no decimals"));
         assert_eq!(parse_amount(usd, " 12.3 ").unwrap().minor, 1230);
         assert_eq!(parse_amount(c("JPY"), "1000").unwrap().minor, 1000);
     }
@@ -150,7 +159,10 @@ mod tests {
     fn times_show_the_zone() {
         let t = Timestamp(1_795_000_000_000);
         assert_eq!(Zone { minutes: 0 }.time(t), "2026-11-18 11:06:40 UTC");
-        assert_eq!(Zone { minutes: 480 }.time(t), "2026-11-18 19:06:40 UTC+08:00");
+        assert_eq!(
+            Zone { minutes: 480 }.time(t),
+            "2026-11-18 19:06:40 UTC+08:00"
+        );
         assert_eq!(Zone { minutes: -210 }.name(), "UTC-03:30");
         let z = Zone { minutes: 480 };
         assert_eq!(z.date(z.start_of("2026-11-18").unwrap()), "2026-11-18");

@@ -30,8 +30,8 @@ fn rate(succeeded: i64, count: i64) -> String {
 
 /// Every one of the last `DAYS` days, empty ones too, oldest first.
 fn every_day(engine: &Engine, days: &[RefundDay], offset_minutes: i64) -> Vec<RefundDay> {
-    let today = (engine.clock().now().millis() + offset_minutes * 60_000)
-        .div_euclid(Timestamp::MS_PER_DAY);
+    let today =
+        (engine.clock().now().millis() + offset_minutes * 60_000).div_euclid(Timestamp::MS_PER_DAY);
     (today - DAYS + 1..=today)
         .map(|day| {
             days.iter()

@@ -38,7 +38,10 @@ pub fn router(engine: Engine) -> Router {
         .route("/transactions.csv", get(transactions::csv))
         .route("/payments/{id}", get(payments::payment))
         .route("/payments/{id}/refund", post(payments::check_refund))
-        .route("/payments/{id}/refund/confirm", post(payments::confirm_refund))
+        .route(
+            "/payments/{id}/refund/confirm",
+            post(payments::confirm_refund),
+        )
         .route("/refunds/{id}", get(payments::refund))
         .route(
             "/notifications/{id}/resend",

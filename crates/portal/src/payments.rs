@@ -89,7 +89,10 @@ async fn render_payment(
     let (form, no_form) = if !user.role.may_refund() {
         (None, Some("Your role (viewer) cannot refund.".to_owned()))
     } else if view.refundable_minor == 0 {
-        (None, Some("Nothing is left to refund on this payment.".to_owned()))
+        (
+            None,
+            Some("Nothing is left to refund on this payment.".to_owned()),
+        )
     } else {
         let form = match form {
             Some(f) => f,
@@ -285,7 +288,10 @@ pub(crate) async fn refund(
     match r.status {
         RefundStatus::Processing => timeline.push(TimelineLine {
             label: match view.next_step_at {
-                Some(t) => format!("Processing; the channel's answer is expected at {}", zone.time(t)),
+                Some(t) => format!(
+                    "Processing; the channel's answer is expected at {}",
+                    zone.time(t)
+                ),
                 None => "Processing".into(),
             },
             at: zone.time(r.created_at),

@@ -59,9 +59,7 @@ pub(crate) async fn settings(
         notify_url: merchant.notify_url.unwrap_or_else(|| "(none)".into()),
         offset: offset_text(signed.zone.minutes),
         users,
-        notice: q
-            .contains_key("saved")
-            .then(|| "Saved.".to_owned()),
+        notice: q.contains_key("saved").then(|| "Saved.".to_owned()),
     })
 }
 

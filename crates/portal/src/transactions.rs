@@ -314,13 +314,20 @@ mod tests {
     #[test]
     fn filters_read_days_in_the_merchant_zone_and_refuse_junk() {
         let zone = Zone { minutes: 60 };
-        let q: Fields = [("from", "2026-11-18"), ("to", "2026-11-18"), ("status", "refund:SUCCESS")]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
+        let q: Fields = [
+            ("from", "2026-11-18"),
+            ("to", "2026-11-18"),
+            ("status", "refund:SUCCESS"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
         let filter = parse_filters(&q, zone).1.unwrap();
         let from = filter.from.unwrap();
-        assert_eq!(filter.to.unwrap().millis() - from.millis(), Timestamp::MS_PER_DAY);
+        assert_eq!(
+            filter.to.unwrap().millis() - from.millis(),
+            Timestamp::MS_PER_DAY
+        );
         assert_eq!(zone.date(from), "2026-11-18");
         assert_eq!(filter.refund_status.as_deref(), Some("SUCCESS"));
         let bad: Fields = [("status".to_owned(), "payment:NOPE".to_owned())].into();

@@ -26,7 +26,8 @@ pub struct PortalUserRow {
     pub created_at: Timestamp,
 }
 
-const USER_COLUMNS: &str = "user_id, client_id, email, role, password_hash, payment_password_hash, disabled, \
+const USER_COLUMNS: &str =
+    "user_id, client_id, email, role, password_hash, payment_password_hash, disabled, \
     failed_logins, locked_until, failed_payment_passwords, refunds_locked_until, created_at";
 
 fn user_from_row(row: &Row) -> Result<PortalUserRow> {
@@ -129,7 +130,8 @@ impl Store {
     }
 
     pub async fn insert_portal_user(&self, u: &PortalUserRow) -> Result<()> {
-        static SQL: &str = "INSERT INTO portal_users (user_id, client_id, email, role, password_hash, \
+        static SQL: &str =
+            "INSERT INTO portal_users (user_id, client_id, email, role, password_hash, \
             payment_password_hash, disabled, failed_logins, failed_payment_passwords, created_at) \
             VALUES ($1, $2, $3, $4, $5, $6, 0, 0, 0, $7)";
         self.write_one(
@@ -156,7 +158,10 @@ impl Store {
 
     pub async fn portal_user(&self, user_id: &str) -> Result<Option<PortalUserRow>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM portal_users WHERE user_id = $1");
-        let row = query(&sql).bind(user_id).fetch_optional(self.read()).await?;
+        let row = query(&sql)
+            .bind(user_id)
+            .fetch_optional(self.read())
+            .await?;
         row.as_ref().map(user_from_row).transpose()
     }
 
@@ -325,7 +330,8 @@ impl Store {
     }
 
     pub async fn insert_refund_form(&self, f: &RefundFormRow) -> Result<()> {
-        static SQL: &str = "INSERT INTO portal_refund_forms (token, user_id, payment_id, created_at) \
+        static SQL: &str =
+            "INSERT INTO portal_refund_forms (token, user_id, payment_id, created_at) \
             VALUES ($1, $2, $3, $4)";
         self.write_one(
             SQL,
@@ -341,17 +347,18 @@ impl Store {
     }
 
     pub async fn refund_form(&self, token: &str) -> Result<Option<RefundFormRow>> {
-        let row = query("SELECT token, user_id, payment_id, currency, amount, reason, verified_at, created_at \
-            FROM portal_refund_forms WHERE token = $1")
-            .bind(token)
-            .fetch_optional(self.read())
-            .await?;
+        let row = query(
+            "SELECT token, user_id, payment_id, currency, amount, reason, verified_at, created_at \
+            FROM portal_refund_forms WHERE token = $1",
+        )
+        .bind(token)
+        .fetch_optional(self.read())
+        .await?;
         let Some(r) = row else { return Ok(None) };
         let amount = match (get_opt_str(&r, "currency")?, get_opt_i64(&r, "amount")?) {
-            (Some(c), Some(minor)) => Some(Money::new(
-                Currency::parse(&c).map_err(corrupt)?,
-                minor,
-            )),
+            (Some(c), Some(minor)) => {
+                Some(Money::new(Currency::parse(&c).map_err(corrupt)?, minor))
+            }
             _ => None,
         };
         Ok(Some(RefundFormRow {
@@ -374,7 +381,8 @@ impl Store {
         reason: Option<&str>,
         now: Timestamp,
     ) -> Result<bool> {
-        static SQL: &str = "UPDATE portal_refund_forms SET currency = $2, amount = $3, reason = $4, \
+        static SQL: &str =
+            "UPDATE portal_refund_forms SET currency = $2, amount = $3, reason = $4, \
             verified_at = $5 WHERE token = $1 AND verified_at IS NULL";
         Ok(self
             .write_one(
@@ -393,12 +401,11 @@ impl Store {
 
     /// The UTC offset a merchant's portal pages show times in; 0 when never set.
     pub async fn portal_utc_offset_minutes(&self, merchant: &ClientId) -> Result<i64> {
-        let row = query(
-            "SELECT utc_offset_minutes FROM portal_merchant_settings WHERE client_id = $1",
-        )
-        .bind(merchant.as_str())
-        .fetch_optional(self.read())
-        .await?;
+        let row =
+            query("SELECT utc_offset_minutes FROM portal_merchant_settings WHERE client_id = $1")
+                .bind(merchant.as_str())
+                .fetch_optional(self.read())
+                .await?;
         row.map_or(Ok(0), |r| get_i64(&r, "utc_offset_minutes"))
     }
 

@@ -85,7 +85,10 @@ pub fn one_time_password() -> String {
 }
 
 /// The next line of standard input, or a generated password when not reading it.
-fn secret(read: bool, lines: &mut impl Iterator<Item = std::io::Result<String>>) -> anyhow::Result<(String, bool)> {
+fn secret(
+    read: bool,
+    lines: &mut impl Iterator<Item = std::io::Result<String>>,
+) -> anyhow::Result<(String, bool)> {
     if !read {
         return Ok((one_time_password(), true));
     }
@@ -108,8 +111,8 @@ pub async fn run(command: PortalCommand) -> anyhow::Result<()> {
     let mut lines = stdin.lock().lines();
     match command {
         UserCommand::Create(a) => {
-            let role = PortalRole::parse(&a.role)
-                .context("--role: expected viewer, refunder or admin")?;
+            let role =
+                PortalRole::parse(&a.role).context("--role: expected viewer, refunder or admin")?;
             let merchant = ClientId::parse(a.merchant).context("--merchant")?;
             let (password, generated) = secret(a.password_stdin, &mut lines)?;
             let (payment_password, payment_generated) =
@@ -165,7 +168,11 @@ pub async fn run(command: PortalCommand) -> anyhow::Result<()> {
             engine
                 .reset_portal_secret(&u, password.clone(), a.payment)
                 .await?;
-            let what = if a.payment { "payment password" } else { "login password" };
+            let what = if a.payment {
+                "payment password"
+            } else {
+                "login password"
+            };
             match generated {
                 true => println!("new {what} of {}: {password}  (shown once)", u.email),
                 false => println!("{what} of {} changed", u.email),
