@@ -68,6 +68,7 @@ impl Application {
         .merge(crate::admin::router(engine.clone(), admin_token))
         .merge(backflow_legacy::router(engine.clone()))
         .merge(crate::metrics::router())
+        .merge(backflow_portal::router(engine.clone()))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .layer(Extension(engine.clone()));
@@ -141,7 +142,8 @@ impl Application {
             let app = self
                 .router
                 .clone()
-                .layer(Extension(ListenerScheme("https")));
+                .layer(Extension(ListenerScheme("https")))
+                .layer(Extension(backflow_portal::OverTls));
             let server = axum_server::from_tcp_rustls(listener, rustls).handle(handle.clone());
             tokio::spawn(async move { server.serve(app.into_make_service()).await })
         });

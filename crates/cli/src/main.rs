@@ -1,6 +1,6 @@
 //! `backflow`: the refund platform's command line.
 
-use backflow::commands::{fx, jobs, ledger, merchant, notifications, sandbox, seed, serve};
+use backflow::commands::{fx, jobs, ledger, merchant, notifications, portal, sandbox, seed, serve};
 use backflow::logging::{self, LogFormat};
 use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
@@ -52,6 +52,9 @@ enum Command {
     Seed(seed::SeedArgs),
     /// Print a shell completion script: `backflow completions bash > /etc/bash_completion.d/backflow`.
     Completions { shell: clap_complete::Shell },
+    /// The merchant portal's users.
+    #[command(subcommand)]
+    Portal(portal::PortalCommand),
 }
 
 #[tokio::main]
@@ -76,6 +79,7 @@ async fn main() -> ExitCode {
             );
             Ok(())
         }
+        Command::Portal(command) => portal::run(command).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -16,6 +16,7 @@ mod limits;
 mod merchants;
 pub mod notices;
 mod payments;
+pub mod portal;
 mod refunds;
 pub mod sandbox;
 mod scheduler;

@@ -8,7 +8,7 @@
 use crate::channels::{ChannelAnswer, ChannelOutcome, Settle};
 use crate::error::{EngineError, Result};
 use crate::ids::{new_id, IdKind};
-use crate::{notices, sandbox, Engine};
+use crate::{notices, portal, sandbox, Engine};
 use backflow_domain::ledger;
 use backflow_domain::merchant::Merchant;
 use backflow_domain::payment::{Door, Payment};
@@ -38,14 +38,24 @@ pub enum RefundMode {
     /// Legacy `is_sync=N`: accepted now, finished later and notified; a short
     /// merchant balance waits and is retried every 6 hours for 180 days.
     LegacyAsync,
+    /// The merchant portal: a payment of either door; a short balance waits
+    /// as for `LegacyAsync`; never notified (docs/portal.md).
+    Portal,
 }
 
 impl RefundMode {
-    pub fn door(self) -> Door {
+    /// Whether a payment made through `door` is refunded this way: through the door it was made through.
+    pub fn serves(self, door: Door) -> bool {
         match self {
-            Self::Ams => Door::Ams,
-            Self::LegacySync | Self::LegacyAsync => Door::Legacy,
+            Self::Ams => door == Door::Ams,
+            Self::LegacySync | Self::LegacyAsync => door == Door::Legacy,
+            Self::Portal => true,
         }
+    }
+
+    /// Whether a short merchant balance makes the refund wait instead of refusing it.
+    fn waits_for_funds(self) -> bool {
+        matches!(self, Self::LegacyAsync | Self::Portal)
     }
 }
 
@@ -111,6 +121,12 @@ impl Engine {
             .merchant(&cmd.merchant)
             .await?
             .ok_or(EngineError::UnknownMerchant)?;
+        if (cmd.mode == RefundMode::Portal) != portal::made_in_portal(&cmd.request_id) {
+            return Err(EngineError::Invalid(format!(
+                "refund request ids starting with {} are the merchant portal's",
+                portal::PORTAL_REQUEST_PREFIX
+            )));
+        }
         if admission == Admission::Check && cmd.mode == RefundMode::Ams {
             self.admit_refund(&merchant)?;
         }
@@ -128,9 +144,8 @@ impl Engine {
             tx.commit().await?;
             return Ok(existing);
         }
-        // A payment is refunded through the door it was made through.
         let payment = payment
-            .filter(|p| p.door == cmd.mode.door())
+            .filter(|p| cmd.mode.serves(p.door))
             .ok_or(EngineError::PaymentNotFound)?;
         let caps = self.capabilities(&payment, &merchant.contract);
         let now = self.now();
@@ -214,7 +229,7 @@ impl Engine {
         match followed {
             Ok(()) => {}
             Err(EngineError::Store(StoreError::BelowFloor { .. }))
-                if cmd.mode == RefundMode::LegacyAsync =>
+                if cmd.mode.waits_for_funds() =>
             {
                 let mut refund = accepted;
                 refund.status = RefundStatus::WaitingFunds;
@@ -262,8 +277,10 @@ impl Engine {
                 if timed_out {
                     refund.result_code = Some("UNKNOWN_EXCEPTION".into());
                 }
-                // An AMS answer that is not final now owes a notification when it becomes final.
-                refund.notify_on_final |= payment.door == Door::Ams;
+                // An AMS answer that is not final now owes a notification when
+                // it becomes final; the portal's answers are its pages.
+                refund.notify_on_final |=
+                    payment.door == Door::Ams && !portal::made_in_portal(&refund.request_id);
                 let mut writes = carried.writes;
                 writes.update_refund(refund);
                 tx.write(writes).await?;

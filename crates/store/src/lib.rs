@@ -17,6 +17,7 @@ mod ledger;
 mod merchants;
 mod outbox;
 mod payments;
+mod portal;
 mod refunds;
 mod reports;
 mod sandbox;
@@ -32,6 +33,10 @@ pub use outbox::{
     NotificationRow, NotificationStatus, ResendOutcome,
 };
 pub use payments::{Capture, PaymentKey};
+pub use portal::{
+    PortalSessionRow, PortalUserRow, PostingRow, RefundDay, RefundFormRow, TransactionCursor,
+    TransactionFilter, TransactionRow,
+};
 pub use refunds::{RefundKey, RefundTotals};
 pub use reports::{ReportTransaction, TransactionKind};
 pub use writes::Writes;

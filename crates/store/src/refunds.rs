@@ -8,7 +8,7 @@ use backflow_domain::refund::{Refund, RefundStatus};
 use backflow_domain::{ClientId, Currency, Money, PaymentId, RefundId, RefundRequestId, Timestamp};
 use std::sync::LazyLock;
 
-const REFUND_COLUMNS: &str = "refund_id, client_id, refund_request_id, payment_id, currency, amount, status, \
+pub(crate) const REFUND_COLUMNS: &str = "refund_id, client_id, refund_request_id, payment_id, currency, amount, status, \
     reason, notify_url, result_code, notify_on_final, held_currency, held, settled, quote_base, quote_quote, \
     quote_rate, quote_date, commission_returned, acquirer_name, acquirer_merchant_id, acquirer_transaction_id, \
     acquirer_reference_no, reversed_at, created_at, finished_at";
@@ -41,7 +41,7 @@ fn acquirer_from_row(row: &Row) -> Result<Option<AcquirerRef>> {
     }))
 }
 
-fn refund_from_row(row: &Row) -> Result<Refund> {
+pub(crate) fn refund_from_row(row: &Row) -> Result<Refund> {
     let status = get_str(row, "status")?;
     let held_currency = currency(row, "held_currency")?;
     Ok(Refund {

@@ -5,6 +5,7 @@ pub mod jobs;
 pub mod ledger;
 pub mod merchant;
 pub mod notifications;
+pub mod portal;
 pub mod sandbox;
 pub mod seed;
 pub mod serve;

@@ -136,6 +136,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         println!("  clientId          {}", demo.client_id);
         println!("  legacy partner    {}", demo.legacy_partner_id);
         println!("  gateway URL       {https}  (SDK path prefix /ams/sandbox/api)");
+        if let Some(login) = &demo.portal {
+            println!("Merchant portal    http://{}/portal/", app.http_addr());
+            println!("  login             {}", login.email);
+            println!("  password          {}", login.password);
+            println!("  payment password  {}", login.payment_password);
+        }
     }
     app.run_until(stop_signal()).await
 }

@@ -12,6 +12,7 @@ mod notifications;
 mod ops;
 mod payments;
 mod production;
+mod portal;
 mod properties;
 mod refund_engine;
 mod refunds;
