@@ -32,7 +32,7 @@ pub use outbox::{
 pub use payments::{Capture, PaymentKey};
 pub use refunds::{RefundKey, RefundTotals};
 pub use reports::{ReportTransaction, TransactionKind};
-pub use writes::Writes;
+pub use writes::{Writes, Written};
 
 use db::{Db, Readers, Row, Value};
 use group::{GroupWriter, Unit};
@@ -83,8 +83,6 @@ pub enum StoreError {
     Duplicate,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
-    #[error("account {account} cannot go below its floor")]
-    BelowFloor { account: String },
     #[error("unsupported database URL {0:?}: use sqlite://… or postgres://…")]
     UnsupportedUrl(String),
     #[error("the transaction's group commit failed: {0}")]
