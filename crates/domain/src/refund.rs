@@ -701,9 +701,8 @@ mod tests {
         #[test]
         fn a_refund_moves_only_along_its_transitions(steps in prop::collection::vec(step(), 1..30)) {
             let mut r = refund(processing(10));
-            for (i, s) in steps.iter().enumerate() {
+            for (at, s) in (1..).map(Timestamp).zip(&steps) {
                 let before = r.clone();
-                let at = Timestamp(i as i64 + 1);
                 let done = match s {
                     Step::AwaitChannel(t) => r.await_channel(*t).is_ok(),
                     Step::WaitForFunds => r.wait_for_funds().is_ok(),
