@@ -152,7 +152,8 @@ impl Engine {
             now,
             Floors::enforced(merchant.contract.overdraft_minor),
         )
-        .await?;
+        .await?
+        .must_stand()?;
         payment.settled_minor += settled.minor;
         payment.commission_minor += fee;
         Ok(())

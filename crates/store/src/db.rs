@@ -239,6 +239,13 @@ pub(crate) struct Row {
 }
 
 impl Row {
+    /// A row of `values` by `names`, as a query would read it.
+    #[cfg(test)]
+    pub(crate) fn new(names: &[&str], values: Vec<Value>) -> Self {
+        let names = names.iter().map(|n| (*n).to_owned()).collect();
+        Self { names, values }
+    }
+
     fn from_sqlx(row: &AnyRow) -> Result<Self> {
         let names: Arc<[String]> = row.columns().iter().map(|c| c.name().to_owned()).collect();
         let values = (0..names.len())

@@ -1,7 +1,7 @@
 //! The ledger: postings, their legs, and running balances with floors.
 
 use crate::db::{query, Param};
-use crate::{get_i64, get_opt_i64, get_str, Result, Store, Tx, Writes};
+use crate::{get_i64, get_opt_i64, get_str, Result, Store, Tx, Writes, Written};
 use backflow_domain::ledger::{Account, Posting};
 use backflow_domain::{ClientId, Timestamp};
 
@@ -201,7 +201,7 @@ impl BalanceChange {
 impl Writes {
     /// Adds a balanced posting: its row, its legs and its balance changes. A
     /// debit that would take a floored account below its floor refuses the
-    /// whole batch with [`crate::StoreError::BelowFloor`] (see [`Tx::write`]).
+    /// whole batch: [`Written::BelowFloor`] (see [`Tx::write`]).
     pub fn post(&mut self, posting: &Posting, posting_id: &str, now: Timestamp, floors: Floors) {
         assert!(posting.is_balanced(), "unbalanced posting {posting:?}");
         let mut legs_sql = String::from(
@@ -263,15 +263,15 @@ impl Writes {
 
 impl Tx {
     /// Applies a balanced posting, all or nothing: a debit that would take a
-    /// floored account below its floor fails with [`crate::StoreError::BelowFloor`]
-    /// and leaves no trace in the transaction.
+    /// floored account below its floor answers [`Written::BelowFloor`] and
+    /// leaves no trace in the transaction.
     pub async fn post(
         &mut self,
         posting: &Posting,
         posting_id: &str,
         now: Timestamp,
         floors: Floors,
-    ) -> Result<()> {
+    ) -> Result<Written> {
         let mut writes = Writes::new();
         writes.post(posting, posting_id, now, floors);
         self.write(writes).await
@@ -393,7 +393,7 @@ impl Store {
 mod tests {
     use crate::db::query;
     use crate::testing::{remove, scratch};
-    use crate::{Floors, LedgerBreach};
+    use crate::{Floors, LedgerBreach, Written};
     use backflow_domain::ledger::refund_reserved;
     use backflow_domain::{ClientId, Currency, Money, Timestamp};
 
@@ -410,9 +410,8 @@ mod tests {
             overdraft_minor: 1_000,
             enforce: true,
         };
-        tx.post(&reserve, "p1", Timestamp::from_millis(0), floors)
-            .await
-            .expect("post");
+        let posted = tx.post(&reserve, "p1", Timestamp::from_millis(0), floors);
+        assert_eq!(posted.await.expect("post"), Written::Applied);
         query("DELETE FROM ledger_balances WHERE account = $1")
             .bind("merchant:M1:reserved")
             .execute(tx.conn())

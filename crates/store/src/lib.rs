@@ -39,7 +39,7 @@ pub use portal::{
 };
 pub use refunds::{RefundKey, RefundTotals};
 pub use reports::{ReportTransaction, TransactionKind};
-pub use writes::Writes;
+pub use writes::{Writes, Written};
 
 use db::{query, Db, Readers, Row, Value};
 pub use group::WriterSettings;
@@ -89,8 +89,6 @@ pub enum StoreError {
     Duplicate,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
-    #[error("account {account} cannot go below its floor")]
-    BelowFloor { account: String },
     #[error("unsupported database URL {0:?}: use sqlite://… or postgres://…")]
     UnsupportedUrl(String),
     #[error("the transaction's group commit failed: {0}")]

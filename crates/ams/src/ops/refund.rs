@@ -4,7 +4,7 @@ use super::{amount, engine_error, id};
 use crate::result::{status_of, AmsResult};
 use crate::wire::{check_len, check_notify_url, parse_body, WireAmount};
 use crate::Call;
-use backflow_domain::refund::{Refund, RefundStatus};
+use backflow_domain::refund::{Refund, RefundState};
 use backflow_domain::{PaymentId, RefundRequestId};
 use backflow_engine::{RefundCommand, RefundMode};
 use serde::Deserialize;
@@ -53,20 +53,20 @@ pub async fn handle(call: &Call<'_>, body: &[u8]) -> Result<Value, AmsResult> {
 
 /// The answer for a refund that exists, as it stands now.
 fn render(r: &Refund) -> Value {
-    let result = match (r.status, r.result_code.as_deref()) {
-        (RefundStatus::Success, _) => AmsResult::success(),
-        (RefundStatus::Processing | RefundStatus::WaitingFunds, Some("UNKNOWN_EXCEPTION")) => {
-            AmsResult::new(
-                "UNKNOWN_EXCEPTION",
-                status_of("UNKNOWN_EXCEPTION"),
-                "The result is not known yet; retry with the same refundRequestId.",
-            )
-        }
-        (RefundStatus::Processing | RefundStatus::WaitingFunds, _) => {
+    let result = match &r.state {
+        RefundState::Success(_) | RefundState::Reversed { .. } => AmsResult::success(),
+        RefundState::Processing {
+            timed_out: true, ..
+        } => AmsResult::new(
+            "UNKNOWN_EXCEPTION",
+            status_of("UNKNOWN_EXCEPTION"),
+            "The result is not known yet; retry with the same refundRequestId.",
+        ),
+        RefundState::Processing { .. } | RefundState::WaitingFunds { .. } => {
             AmsResult::refund_in_process()
         }
-        (RefundStatus::Fail, code) => {
-            let code = crate::result::known_failure(code.unwrap_or("PROCESS_FAIL"));
+        RefundState::Fail { code, .. } => {
+            let code = crate::result::known_failure(code);
             AmsResult::failed(
                 code,
                 "The refund failed; use a new refundRequestId to try again.",

@@ -989,7 +989,7 @@ async fn async_refunds_wait_for_funds_for_180_days(backend: Backend) {
                 )
                 .await
                 .expect("refund")
-                .status
+                .status()
         }
     };
     use backflow_domain::refund::RefundStatus;

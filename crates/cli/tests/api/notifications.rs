@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use backflow_crypto::ams::{parse_signature_header, signed_content};
 use backflow_domain::merchant::Merchant;
 use backflow_domain::payment::{Door, Payment};
-use backflow_domain::refund::{Refund, RefundStatus};
-use backflow_domain::{ClientId, Clock, RefundId, RefundRequestId};
+use backflow_domain::refund::{Hold, Refund, RefundState, RefundStatus, Settlement};
+use backflow_domain::{ClientId, Clock, Money, RefundId, RefundRequestId};
 use backflow_engine::notices;
 use backflow_notify::{Notifier, RETRY_DELAYS_MS};
 use backflow_store::{
@@ -217,11 +217,33 @@ impl Subject {
         let mut r = self.refund.clone();
         r.id = RefundId::parse(format!("{}{n:05}", &self.refund.id.as_str()[..30])).expect("id");
         r.request_id = RefundRequestId::parse(format!("notify-{n}")).expect("id");
-        r.status = status;
         r.notify_url = notify_url.map(str::to_owned);
-        if status == RefundStatus::Fail {
-            r.result_code = Some("PROCESS_FAIL".into());
-        }
+        let held = Money::new(r.state.settlement_currency(), r.amount.minor);
+        let hold = Hold {
+            amount: held,
+            quote: None,
+        };
+        r.state = match status {
+            RefundStatus::Processing => RefundState::Processing {
+                hold,
+                timed_out: false,
+            },
+            RefundStatus::WaitingFunds => RefundState::WaitingFunds {
+                currency: held.currency,
+            },
+            RefundStatus::Success => RefundState::Success(Settlement {
+                held,
+                settled: held,
+                quote: None,
+                commission_returned: 0,
+                finished_at: r.created_at,
+            }),
+            RefundStatus::Fail => RefundState::Fail {
+                code: "PROCESS_FAIL".into(),
+                released: hold,
+                finished_at: r.created_at,
+            },
+        };
         r
     }
 

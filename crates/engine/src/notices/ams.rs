@@ -3,7 +3,7 @@
 
 use backflow_domain::fx::Quote;
 use backflow_domain::payment::Payment;
-use backflow_domain::refund::{Refund, RefundStatus};
+use backflow_domain::refund::{Refund, RefundState, RefundStatus};
 use backflow_domain::{Money, Timestamp};
 use backflow_store::Capture;
 use serde_json::{json, Value};
@@ -29,12 +29,12 @@ pub fn refund_fields(r: &Refund) -> Value {
         "refundId": r.id.as_str(),
         "refundAmount": amount(r.amount),
     });
-    if let (RefundStatus::Success, Some(t)) = (r.status, r.finished_at) {
-        v["refundTime"] = json!(time(t));
+    if let RefundState::Success(s) | RefundState::Reversed { settlement: s, .. } = &r.state {
+        v["refundTime"] = json!(time(s.finished_at));
     }
-    if let Some(q) = &r.quote {
-        v["grossSettlementAmount"] = amount(r.settled.unwrap_or(r.held));
-        v["settlementQuote"] = quote(q, r.finished_at.unwrap_or(r.created_at));
+    if let Some((gross, q)) = r.state.settlement_amount() {
+        v["grossSettlementAmount"] = amount(gross);
+        v["settlementQuote"] = quote(q, r.finished_at().unwrap_or(r.created_at));
     }
     if let Some(a) = &r.acquirer {
         v["acquirerInfo"] = json!({
@@ -42,7 +42,7 @@ pub fn refund_fields(r: &Refund) -> Value {
             "acquirerMerchantId": a.merchant_id,
             "acquirerTransactionId": a.transaction_id,
             "referenceRequestId": r.id.as_str(),
-            "acquirerResultCode": if r.status == RefundStatus::Fail { "FAIL" } else { "SUCCESS" },
+            "acquirerResultCode": if r.status() == RefundStatus::Fail { "FAIL" } else { "SUCCESS" },
             "acquirerResultMessage": "success",
         });
         v["acquirerReferenceNo"] = json!(a.reference_no);
@@ -65,11 +65,11 @@ fn quote(q: &Quote, at: Timestamp) -> Value {
 
 /// `notifyType=REFUND_RESULT` for a refund that reached SUCCESS or FAIL.
 pub fn refund_result(payment: &Payment, refund: &Refund) -> String {
-    let succeeded = refund.status == RefundStatus::Success;
+    let succeeded = refund.status() == RefundStatus::Success;
     let result = if succeeded {
         success()
     } else {
-        let code = refund.result_code.as_deref().unwrap_or("PROCESS_FAIL");
+        let code = refund.result_code().unwrap_or("PROCESS_FAIL");
         json!({"resultCode": code, "resultStatus": "F", "resultMessage": "The refund failed."})
     };
     let mut body = refund_fields(refund);

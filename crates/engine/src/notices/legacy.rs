@@ -62,7 +62,7 @@ pub fn refund_status_sync(
     notify_id: &str,
     now: Timestamp,
 ) -> String {
-    let succeeded = refund.status == RefundStatus::Success;
+    let succeeded = refund.status() == RefundStatus::Success;
     let mut fields = vec![
         ("notify_type", "refund_status_sync".to_owned()),
         ("notify_id", notify_id.to_owned()),
@@ -82,7 +82,7 @@ pub fn refund_status_sync(
         ),
     ];
     if !succeeded {
-        let code = refund.result_code.as_deref().unwrap_or_default();
+        let code = refund.result_code().unwrap_or_default();
         fields.push(("error_code", error_code(code).to_owned()));
     }
     signed_form(fields, &merchant.legacy_md5_key)
@@ -127,6 +127,7 @@ mod tests {
     use backflow_crypto::legacy::{verify, Verifier};
     use backflow_domain::merchant::Contract;
     use backflow_domain::payment::{Door, PaymentStatus, ProductCode};
+    use backflow_domain::refund::{Hold, RefundState, Settlement};
     use backflow_domain::{
         ClientId, Currency, PaymentId, PaymentRequestId, RefundId, RefundRequestId,
     };
@@ -174,25 +175,36 @@ mod tests {
     }
 
     fn refund(status: RefundStatus, result_code: Option<&str>) -> Refund {
+        let state = match (status, result_code) {
+            (RefundStatus::Fail, Some(code)) => RefundState::Fail {
+                code: code.into(),
+                released: Hold {
+                    amount: usd(1),
+                    quote: None,
+                },
+                finished_at: Timestamp(0),
+            },
+            (RefundStatus::Success, None) => RefundState::Success(Settlement {
+                held: usd(1),
+                settled: usd(1),
+                quote: None,
+                commission_returned: 0,
+                finished_at: Timestamp(0),
+            }),
+            other => panic!("no final refund is {other:?}"),
+        };
         Refund {
             id: RefundId::parse("F1").unwrap(),
             merchant: merchant().client_id,
             request_id: RefundRequestId::parse("return-1").unwrap(),
             payment_id: PaymentId::parse("P1").unwrap(),
             amount: usd(1),
-            status,
             reason: None,
             notify_url: None,
-            result_code: result_code.map(str::to_owned),
             notify_on_final: true,
-            held: usd(1),
-            settled: Some(usd(1)),
-            quote: None,
-            commission_returned: 0,
             acquirer: None,
-            reversed_at: None,
             created_at: Timestamp(0),
-            finished_at: Some(Timestamp(0)),
+            state,
         }
     }
 

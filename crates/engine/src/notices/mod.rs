@@ -30,7 +30,7 @@ pub async fn refund_final(
     refund: &Refund,
     now: Timestamp,
 ) -> Result<()> {
-    if !refund.status.is_final() {
+    if !refund.status().is_final() {
         return Err(EngineError::Invalid(format!(
             "refund {} is not final; there is no result to notify",
             refund.id

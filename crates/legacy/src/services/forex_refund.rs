@@ -5,7 +5,7 @@ use super::{amount, cny, foreign_currency, optional, product_code, required, url
 use crate::beijing;
 use crate::reply::{success, Code, Reply};
 use backflow_domain::payment::Door;
-use backflow_domain::refund::RefundStatus;
+use backflow_domain::refund::RefundState;
 use backflow_domain::{PaymentRequestId, RefundRequestId};
 use backflow_engine::{RefundCommand, RefundMode};
 use backflow_store::PaymentKey;
@@ -65,13 +65,12 @@ pub(crate) async fn handle(call: &Call<'_>) -> Result<Reply, Code> {
         .await
         .map_err(|e| Code::from_engine(&e, Some(payment.status)))?;
     // A repeat answers as the original did: T unless the refund failed.
-    match refund.status {
-        RefundStatus::Fail => Err(Code::from_engine_code(
-            refund.result_code.as_deref().unwrap_or_default(),
-        )),
-        RefundStatus::Success | RefundStatus::Processing | RefundStatus::WaitingFunds => {
-            Ok(Reply::Xml(success()))
-        }
+    match &refund.state {
+        RefundState::Fail { code, .. } => Err(Code::from_engine_code(code)),
+        RefundState::Processing { .. }
+        | RefundState::WaitingFunds { .. }
+        | RefundState::Success(_)
+        | RefundState::Reversed { .. } => Ok(Reply::Xml(success())),
     }
 }
 
