@@ -1,6 +1,6 @@
 //! Refunds and the rules that decide whether one may be made.
 //!
-//! The rules run in the order Antom answers them (spec/ams.md, "Result codes"):
+//! The rules run in the order Antom answers them (docs/wire.md#result-codes):
 //! order status → method supports refund → window → currency → partial/multiple
 //! policy → amount. The merchant balance comes last and is checked by the
 //! ledger, inside the same transaction.

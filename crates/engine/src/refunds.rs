@@ -364,7 +364,7 @@ impl Engine {
     }
 
     /// The refund failed: its held funds go back to the merchant. Only AMS
-    /// refunds are notified of it (seed 004: a legacy async refund is
+    /// refunds are notified of it (docs/wire.md#forex_refund: a legacy async refund is
     /// notified only when it succeeds, and not when it expires waiting for funds).
     async fn fail(
         &self,
@@ -473,7 +473,7 @@ impl Engine {
             return Ok(false);
         }
         if now >= refund.created_at.plus_days(FUNDS_RETRY_DAYS) {
-            // The seed: after 180 days the refund fails and no notification is sent.
+            // After 180 days the refund fails and no notification is sent (docs/wire.md#forex_refund).
             self.fail(
                 tx,
                 &merchant,
