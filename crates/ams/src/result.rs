@@ -82,7 +82,7 @@ pub fn refused(r: &RefundRefused) -> AmsResult {
         RefundRefused::CurrencyMismatch => "CURRENCY_NOT_SUPPORT",
         RefundRefused::PartialNotSupported => "PARTIAL_REFUND_NOT_SUPPORTED",
         RefundRefused::MultipleNotSupported => "MULTIPLE_REFUNDS_NOT_SUPPORTED",
-        // Antom names one code for both ends of the allowed range (seed 003, "Refund amount").
+        // Antom names one code for both ends of the allowed range (docs/wire.md#result-codes).
         RefundRefused::BelowMinimum { .. } | RefundRefused::AmountExceeds { .. } => {
             "REFUND_AMOUNT_EXCEED"
         }

@@ -1,7 +1,8 @@
 //! Refunds, the states they pass through, and the rules that decide whether
 //! one may be made.
 //!
-//! The rules run in the order Antom answers them, first refusal wins:
+//! The rules run in the order Antom answers them (docs/wire.md#result-codes),
+//! first refusal wins:
 //! order status → chargeback pending → method supports refund → window →
 //! currency → multiple refunds → partial refund → minimum amount → refundable
 //! amount. The merchant balance comes last and is checked by the ledger,

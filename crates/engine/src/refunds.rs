@@ -268,7 +268,7 @@ impl Engine {
             return Ok(false);
         };
         if flow.now >= flow.refund.created_at.plus_days(FUNDS_RETRY_DAYS) {
-            // After 180 days the refund fails and no notification is sent.
+            // After 180 days the refund fails and no notification is sent (docs/wire.md#forex_refund).
             flow.fail(BALANCE_NOT_ENOUGH.into()).await?.must_stand()?;
             return Ok(false);
         }

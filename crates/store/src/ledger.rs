@@ -1,6 +1,6 @@
 //! The ledger: postings, their legs, and running balances with floors.
 
-use crate::db::{query, Param};
+use crate::db::{query, Param, Row};
 use crate::{get_i64, get_opt_i64, get_str, Result, Store, Tx, Writes, Written};
 use backflow_domain::ledger::{Account, Posting};
 use backflow_domain::{ClientId, Timestamp};
@@ -305,89 +305,91 @@ impl Store {
     /// Checks every ledger invariant; an empty list means the ledger is sound.
     pub async fn check_ledger(&self) -> Result<Vec<LedgerBreach>> {
         let mut breaches = Vec::new();
-        let sums = query(
-            "SELECT currency, CAST(SUM(amount) AS BIGINT) AS total FROM ledger_legs GROUP BY currency HAVING SUM(amount) <> 0",
-        )
-        .fetch_all(self.read())
-        .await?;
-        for r in &sums {
-            breaches.push(LedgerBreach::Unbalanced {
-                currency: get_str(r, "currency")?,
-                sum: get_i64(r, "total")?,
-            });
-        }
-        // A batch whose legs cancel out on a merchant's account changes no
-        // balance row (see `Writes::change_balance`), so a merchant account's
-        // legs without a row must sum to 0. Accounts without a floor, which
-        // are not a merchant's, keep no row at all (see `Writes::post`).
-        let drift = query(
-            "SELECT b.account, b.currency, b.balance, CAST(COALESCE(SUM(l.amount), 0) AS BIGINT) AS legs \
-             FROM ledger_balances b LEFT JOIN ledger_legs l ON l.account = b.account AND l.currency = b.currency \
-             GROUP BY b.account, b.currency, b.balance HAVING b.balance <> COALESCE(SUM(l.amount), 0) \
-             UNION ALL \
-             SELECT l.account, l.currency, CAST(0 AS BIGINT) AS balance, CAST(SUM(l.amount) AS BIGINT) AS legs \
-             FROM ledger_legs l WHERE l.account LIKE 'merchant:%' AND NOT EXISTS \
-             (SELECT 1 FROM ledger_balances b WHERE b.account = l.account AND b.currency = l.currency) \
-             GROUP BY l.account, l.currency HAVING SUM(l.amount) <> 0",
-        )
-        .fetch_all(self.read())
-        .await?;
-        for r in &drift {
-            breaches.push(LedgerBreach::BalanceDrift {
-                account: get_str(r, "account")?,
-                currency: get_str(r, "currency")?,
-                stored: get_i64(r, "balance")?,
-                legs: get_i64(r, "legs")?,
-            });
-        }
-        let floors = query(
-            "SELECT account, currency, balance, floor FROM ledger_balances WHERE floor IS NOT NULL AND balance < floor",
-        )
-        .fetch_all(self.read())
-        .await?;
-        for r in &floors {
-            breaches.push(LedgerBreach::BelowFloor {
-                account: get_str(r, "account")?,
-                currency: get_str(r, "currency")?,
-                balance: get_i64(r, "balance")?,
-                floor: get_i64(r, "floor")?,
-            });
-        }
-        let reserved = query(
-            "SELECT b.account, b.currency, b.balance, CAST(COALESCE(SUM(r.held), 0) AS BIGINT) AS held \
-             FROM ledger_balances b LEFT JOIN refunds r ON b.account = 'merchant:' || r.client_id || ':reserved' \
-             AND r.held_currency = b.currency AND r.status = 'PROCESSING' \
-             WHERE b.account LIKE 'merchant:%:reserved' GROUP BY b.account, b.currency, b.balance \
-             HAVING b.balance <> COALESCE(SUM(r.held), 0)",
-        )
-        .fetch_all(self.read())
-        .await?;
-        for r in &reserved {
-            breaches.push(LedgerBreach::ReservedDrift {
-                account: get_str(r, "account")?,
-                currency: get_str(r, "currency")?,
-                reserved: get_i64(r, "balance")?,
-                held: get_i64(r, "held")?,
-            });
-        }
-        let over = query(
-            "SELECT p.payment_id, CASE WHEN p.is_authorization <> 0 THEN p.captured ELSE p.amount END AS refundable, \
-             CAST(SUM(r.amount) AS BIGINT) AS refunded FROM payments p JOIN refunds r ON r.payment_id = p.payment_id \
-             WHERE r.status <> 'FAIL' GROUP BY p.payment_id, p.is_authorization, p.captured, p.amount \
-             HAVING SUM(r.amount) > CASE WHEN p.is_authorization <> 0 THEN p.captured ELSE p.amount END",
-        )
-        .fetch_all(self.read())
-        .await?;
-        for r in &over {
-            breaches.push(LedgerBreach::OverRefunded {
-                payment_id: get_str(r, "payment_id")?,
-                refunded: get_i64(r, "refunded")?,
-                refundable: get_i64(r, "refundable")?,
-            });
+        for (sql, breach) in LEDGER_CHECKS {
+            for r in &query(sql).fetch_all(self.read()).await? {
+                breaches.push(breach(r)?);
+            }
         }
         Ok(breaches)
     }
 }
+
+/// A query that finds the rows breaking one invariant, and how a row reads as the breach.
+type LedgerCheck = (&'static str, fn(&Row) -> Result<LedgerBreach>);
+
+/// The ledger's invariants.
+const LEDGER_CHECKS: [LedgerCheck; 5] = [
+    (
+        "SELECT currency, CAST(SUM(amount) AS BIGINT) AS total FROM ledger_legs GROUP BY currency HAVING SUM(amount) <> 0",
+        |r| {
+            Ok(LedgerBreach::Unbalanced {
+                currency: get_str(r, "currency")?,
+                sum: get_i64(r, "total")?,
+            })
+        },
+    ),
+    // A batch whose legs cancel out on a merchant's account changes no
+    // balance row (see `Writes::change_balance`), so a merchant account's
+    // legs without a row must sum to 0. Accounts without a floor, which
+    // are not a merchant's, keep no row at all (see `Writes::post`).
+    (
+        "SELECT b.account, b.currency, b.balance, CAST(COALESCE(SUM(l.amount), 0) AS BIGINT) AS legs \
+         FROM ledger_balances b LEFT JOIN ledger_legs l ON l.account = b.account AND l.currency = b.currency \
+         GROUP BY b.account, b.currency, b.balance HAVING b.balance <> COALESCE(SUM(l.amount), 0) \
+         UNION ALL \
+         SELECT l.account, l.currency, CAST(0 AS BIGINT) AS balance, CAST(SUM(l.amount) AS BIGINT) AS legs \
+         FROM ledger_legs l WHERE l.account LIKE 'merchant:%' AND NOT EXISTS \
+         (SELECT 1 FROM ledger_balances b WHERE b.account = l.account AND b.currency = l.currency) \
+         GROUP BY l.account, l.currency HAVING SUM(l.amount) <> 0",
+        |r| {
+            Ok(LedgerBreach::BalanceDrift {
+                account: get_str(r, "account")?,
+                currency: get_str(r, "currency")?,
+                stored: get_i64(r, "balance")?,
+                legs: get_i64(r, "legs")?,
+            })
+        },
+    ),
+    (
+        "SELECT account, currency, balance, floor FROM ledger_balances WHERE floor IS NOT NULL AND balance < floor",
+        |r| {
+            Ok(LedgerBreach::BelowFloor {
+                account: get_str(r, "account")?,
+                currency: get_str(r, "currency")?,
+                balance: get_i64(r, "balance")?,
+                floor: get_i64(r, "floor")?,
+            })
+        },
+    ),
+    (
+        "SELECT b.account, b.currency, b.balance, CAST(COALESCE(SUM(r.held), 0) AS BIGINT) AS held \
+         FROM ledger_balances b LEFT JOIN refunds r ON b.account = 'merchant:' || r.client_id || ':reserved' \
+         AND r.held_currency = b.currency AND r.status = 'PROCESSING' \
+         WHERE b.account LIKE 'merchant:%:reserved' GROUP BY b.account, b.currency, b.balance \
+         HAVING b.balance <> COALESCE(SUM(r.held), 0)",
+        |r| {
+            Ok(LedgerBreach::ReservedDrift {
+                account: get_str(r, "account")?,
+                currency: get_str(r, "currency")?,
+                reserved: get_i64(r, "balance")?,
+                held: get_i64(r, "held")?,
+            })
+        },
+    ),
+    (
+        "SELECT p.payment_id, CASE WHEN p.is_authorization <> 0 THEN p.captured ELSE p.amount END AS refundable, \
+         CAST(SUM(r.amount) AS BIGINT) AS refunded FROM payments p JOIN refunds r ON r.payment_id = p.payment_id \
+         WHERE r.status <> 'FAIL' GROUP BY p.payment_id, p.is_authorization, p.captured, p.amount \
+         HAVING SUM(r.amount) > CASE WHEN p.is_authorization <> 0 THEN p.captured ELSE p.amount END",
+        |r| {
+            Ok(LedgerBreach::OverRefunded {
+                payment_id: get_str(r, "payment_id")?,
+                refunded: get_i64(r, "refunded")?,
+                refundable: get_i64(r, "refundable")?,
+            })
+        },
+    ),
+];
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,10 @@
-//! `spawn_app()`: a real Backflow on a random port, against a fresh database.
+//! `spawn_app()`: a real Backflow on a random port, against a fresh database;
+//! `Receiver`: a merchant's notification endpoint; `assert_ledger_sound`.
 
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use backflow::demo::MerchantCredentialsFile;
 use backflow::storage::StorageArgs;
 use backflow::{Application, ServeConfig};
@@ -9,8 +14,10 @@ use backflow_domain::Timestamp;
 use backflow_engine::clock::ManualClock;
 use backflow_engine::{Engine, MerchantSpec};
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -524,4 +531,164 @@ pub fn run_ok(args: &[&str], dir: &std::path::Path) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+// ------------------------------------------------------ notification receivers
+
+/// The body that acknowledges an AMS notification.
+pub const ACK: &str =
+    r#"{"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"success"}}"#;
+
+/// One request a receiver got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+}
+
+/// What a receiver answers.
+#[derive(Clone)]
+pub enum Reply {
+    Status(u16, &'static str),
+    /// Never answers (until the test ends).
+    Hang,
+    /// Waits for `release_all`, then acknowledges.
+    Held,
+    /// HTTP 200 with a body that never ends.
+    Endless,
+}
+
+type Policy = Arc<dyn Fn(&Received, usize) -> Reply + Send + Sync>;
+
+/// A merchant's notification endpoint on a random local port: it records
+/// every request, on any path, and answers as its policy says.
+#[derive(Clone)]
+pub struct Receiver {
+    pub addr: SocketAddr,
+    inner: Arc<ReceiverState>,
+}
+
+struct ReceiverState {
+    policy: Policy,
+    received: Mutex<Vec<Received>>,
+    /// Attempts per body (the body is the same on every attempt).
+    seen: Mutex<HashMap<String, usize>>,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+    release: tokio::sync::Semaphore,
+}
+
+impl Receiver {
+    /// Answers the `nth` (1-based) attempt of each notification as `policy` says.
+    pub async fn start(policy: impl Fn(&Received, usize) -> Reply + Send + Sync + 'static) -> Self {
+        let inner = Arc::new(ReceiverState {
+            policy: Arc::new(policy),
+            received: Mutex::default(),
+            seen: Mutex::default(),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
+            release: tokio::sync::Semaphore::new(0),
+        });
+        let app = axum::Router::new()
+            .fallback(receive)
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { addr, inner }
+    }
+
+    /// Acknowledges every AMS notification at once.
+    pub async fn acking() -> Self {
+        Self::start(|_, _| Reply::Status(200, ACK)).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.inner.received.lock().expect("lock").clone()
+    }
+
+    pub fn count(&self) -> usize {
+        self.inner.received.lock().expect("lock").len()
+    }
+
+    /// The most requests it was answering at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.inner.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    pub fn release_all(&self) {
+        self.inner.release.add_permits(10_000);
+    }
+}
+
+/// Decrements the in-flight count however the handler ends (a client timeout drops it).
+struct InFlightGuard(Arc<ReceiverState>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+async fn receive(State(state): State<Arc<ReceiverState>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
+    let received = Received {
+        path: parts.uri.path().to_owned(),
+        headers: parts.headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    };
+    let nth = {
+        let mut seen = state.seen.lock().expect("lock");
+        let n = seen.entry(received.body.clone()).or_default();
+        *n += 1;
+        *n
+    };
+    state.received.lock().expect("lock").push(received.clone());
+    let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    state.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    let _guard = InFlightGuard(state.clone());
+    match (state.policy)(&received, nth) {
+        Reply::Status(code, body) => {
+            (StatusCode::from_u16(code).expect("status"), body.to_owned()).into_response()
+        }
+        Reply::Hang => std::future::pending().await,
+        Reply::Held => {
+            let _ = state.release.acquire().await.map(|p| p.forget());
+            (StatusCode::OK, ACK).into_response()
+        }
+        Reply::Endless => {
+            let chunk = Bytes::from(vec![b'x'; 16 * 1024]);
+            let stream = futures::stream::repeat(Ok::<_, std::convert::Infallible>(chunk));
+            (StatusCode::OK, Body::from_stream(stream)).into_response()
+        }
+    }
+}
+
+/// Fails the test, naming every breach, unless the ledger is sound.
+pub async fn assert_ledger_sound(app: &TestApp) {
+    let breaches = app.engine.store().check_ledger().await.expect("check");
+    assert!(
+        breaches.is_empty(),
+        "{:?}",
+        breaches.iter().map(ToString::to_string).collect::<Vec<_>>()
+    );
 }

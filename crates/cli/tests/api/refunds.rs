@@ -1,6 +1,6 @@
 //! The refund path through the AMS door.
 
-use crate::helpers::{code, on_both_backends, spawn_app, Backend};
+use crate::helpers::{assert_ledger_sound, code, on_both_backends, spawn_app, Backend};
 use backflow_domain::{ClientId, PaymentId};
 use futures::future::join_all;
 use serde_json::json;
@@ -41,13 +41,7 @@ async fn partial_refunds_then_exceed_then_inquire(backend: Backend) {
         .call("inquiryRefund", json!({"refundRequestId": "nope"}))
         .await;
     assert_eq!(code(&missing), ("REFUND_NOT_EXIST", "F"));
-    assert!(app
-        .engine
-        .store()
-        .check_ledger()
-        .await
-        .expect("check")
-        .is_empty());
+    assert_ledger_sound(&app).await;
 }
 on_both_backends!(partial_refunds_then_exceed_then_inquire);
 
@@ -86,13 +80,7 @@ async fn concurrent_refunds_never_over_refund(backend: Backend) {
         .await
         .expect("payment");
     assert_eq!(details.refunds.len(), 100);
-    assert!(app
-        .engine
-        .store()
-        .check_ledger()
-        .await
-        .expect("check")
-        .is_empty());
+    assert_ledger_sound(&app).await;
 }
 on_both_backends!(concurrent_refunds_never_over_refund);
 

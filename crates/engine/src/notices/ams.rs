@@ -1,4 +1,4 @@
-//! AMS notification bodies (spec/ams.md, "notifyRefund"): JSON, signed by the
+//! AMS notification bodies (docs/wire.md#notifyrefund): JSON, signed by the
 //! notifier with the merchant's platform key on every attempt.
 
 use backflow_domain::fx::Quote;
@@ -50,7 +50,7 @@ pub fn refund_fields(r: &Refund) -> Value {
     v
 }
 
-/// `settlementQuote`: `quotePrice` is a JSON number, `guaranteed` a JSON boolean (spec/ams.md).
+/// `settlementQuote`: `quotePrice` is a JSON number, `guaranteed` a JSON boolean (docs/wire.md#json-shapes).
 fn quote(q: &Quote, at: Timestamp) -> Value {
     let price: Value = serde_json::from_str(&q.rate.to_decimal_string()).unwrap_or(Value::Null);
     json!({

@@ -1,4 +1,4 @@
-//! Legacy notification bodies (spec/legacy.md, "Refund notification"):
+//! Legacy notification bodies (docs/wire.md#refund-notification):
 //! form-encoded, UTF-8, signed inside the body with the merchant's MD5 key.
 //! No value is ever empty, since clients verify without empty values.
 
