@@ -1,4 +1,5 @@
-//! Request authentication and response signing (spec/ams.md).
+//! Request authentication and response signing (docs/wire.md#request-signing,
+//! docs/wire.md#response-signing).
 
 use crate::result::AmsResult;
 use axum::http::HeaderMap;

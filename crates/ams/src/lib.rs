@@ -99,9 +99,14 @@ async fn handle(
     base_url: String,
     body: &Bytes,
 ) -> serde_json::Value {
+    let started = std::time::Instant::now();
     let merchant = match caller.authenticate(&state.engine, path, body).await {
         Ok(m) => m,
-        Err(r) => return result_only(r),
+        Err(r) => {
+            metrics::counter!("backflow_authentication_failures_total", "door" => "ams")
+                .increment(1);
+            return result_only(r);
+        }
     };
     let call = Call {
         engine: &state.engine,
@@ -120,7 +125,32 @@ async fn handle(
             format!("No interface {other} is defined."),
         )),
     };
-    outcome.unwrap_or_else(result_only)
+    let reply = outcome.unwrap_or_else(result_only);
+    record(operation, &reply, started.elapsed());
+    reply
+}
+
+/// Counts an authenticated request by operation and result, and times it.
+fn record(operation: &str, reply: &serde_json::Value, took: std::time::Duration) {
+    // Only known operations become label values, so a caller cannot grow the series.
+    let operation = match operation {
+        "pay" | "capture" | "cancel" | "inquiryPayment" | "refund" | "inquiryRefund" => {
+            operation.to_owned()
+        }
+        _ => "other".to_owned(),
+    };
+    let result = &reply["result"];
+    let label = |field: &str| result[field].as_str().unwrap_or("").to_owned();
+    metrics::counter!(
+        "backflow_api_requests_total",
+        "door" => "ams",
+        "operation" => operation.clone(),
+        "status" => label("resultStatus"),
+        "code" => label("resultCode"),
+    )
+    .increment(1);
+    metrics::histogram!("backflow_api_request_seconds", "door" => "ams", "operation" => operation)
+        .record(took.as_secs_f64());
 }
 
 fn result_only(result: AmsResult) -> serde_json::Value {

@@ -59,6 +59,14 @@ impl From<&EngineError> for AmsResult {
             EngineError::Invalid(m) => Self::param_illegal(m.clone()),
             EngineError::TrafficLimited => with_error(ResultCode::RequestTrafficExceedLimit),
             EngineError::Injected(code) => Self::new(*code, "Injected by the sandbox."),
+            // Load shed before anything was written: the same retry, nothing to log but a warning.
+            EngineError::Store(backflow_store::StoreError::Busy { .. }) => {
+                tracing::warn!(error = %e, "refused: the writer is busy");
+                Self::new(
+                    ResultCode::UnknownException,
+                    "The service is busy; retry with the same request id.",
+                )
+            }
             EngineError::Store(_) | EngineError::Crypto(_) => {
                 // The cause is logged where it happens; the merchant retries with the same request id.
                 tracing::error!(error = %e, "internal failure");

@@ -1,14 +1,15 @@
 //! The admin HTTP API, for operators and the portal: bearer-token protected.
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use backflow_domain::{ClientId, PaymentId};
 use backflow_engine::{Engine, EngineError};
-use serde::Deserialize;
+use backflow_store::Job;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -23,6 +24,8 @@ pub fn router(engine: Engine, token: Arc<str>) -> Router {
             "/admin/payments/{client_id}/{payment_id}/chargeback",
             post(chargeback),
         )
+        .route("/admin/jobs", get(jobs))
+        .route("/admin/jobs/{id}/retry", post(retry_job))
         .with_state(engine.clone())
         .merge(backflow_notify::admin_router(engine))
         .layer(axum::middleware::from_fn(
@@ -135,6 +138,64 @@ async fn script_refund(
         Ok(()) => (
             StatusCode::CREATED,
             Json(json!({"merchant": merchant.as_str(), "script": body.script.trim()})),
+        )
+            .into_response(),
+        Err(e) => error_response(e),
+    }
+}
+
+/// A job as the admin API and `backflow jobs list --json` show it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobView {
+    pub id: String,
+    pub kind: String,
+    pub subject: String,
+    /// PENDING or DEAD.
+    pub status: &'static str,
+    pub run_at: String,
+    pub failures: i64,
+    pub last_error: Option<String>,
+}
+
+impl From<&Job> for JobView {
+    fn from(j: &Job) -> Self {
+        Self {
+            id: j.id.clone(),
+            kind: j.kind.clone(),
+            subject: j.subject.clone(),
+            status: if j.dead { "DEAD" } else { "PENDING" },
+            run_at: j.run_at.to_iso8601(),
+            failures: j.failures,
+            last_error: j.last_error.clone(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct JobsQuery {
+    #[serde(default)]
+    dead: bool,
+}
+
+/// `GET /admin/jobs[?dead=true]`: jobs not yet done, oldest first.
+async fn jobs(State(engine): State<Engine>, Query(q): Query<JobsQuery>) -> Response {
+    match engine.jobs(q.dead).await {
+        Ok(jobs) => {
+            let jobs: Vec<JobView> = jobs.iter().map(JobView::from).collect();
+            Json(json!({ "jobs": jobs })).into_response()
+        }
+        Err(e) => error_response(e),
+    }
+}
+
+/// `POST /admin/jobs/{id}/retry`: runs a dead job again now.
+async fn retry_job(State(engine): State<Engine>, Path(id): Path<String>) -> Response {
+    match engine.retry_dead_job(&id).await {
+        Ok(true) => Json(json!({ "id": id, "status": "PENDING" })).into_response(),
+        Ok(false) => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": "no such dead job" })),
         )
             .into_response(),
         Err(e) => error_response(e),

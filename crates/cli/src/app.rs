@@ -8,7 +8,7 @@ use axum::{Extension, Router};
 use axum_server::tls_rustls::RustlsConfig;
 use backflow_ams::{AmsState, ListenerScheme};
 use backflow_domain::Clock;
-use backflow_engine::channels::Simulator;
+use backflow_engine::channels::Channels;
 use backflow_engine::{Engine, EngineSettings};
 use backflow_notify::{Notifier, NotifierConfig};
 use std::future::Future;
@@ -27,6 +27,7 @@ pub struct ServeConfig {
     pub settings: EngineSettings,
     /// Bearer token for the `/admin` API.
     pub admin_token: String,
+    pub notifier: NotifierConfig,
 }
 
 /// A built server whose listeners are bound (port 0 gets a real port) but not yet serving.
@@ -41,9 +42,13 @@ pub struct Application {
 impl Application {
     pub async fn build(config: ServeConfig) -> anyhow::Result<Self> {
         tls::install_crypto_provider();
+        let channels = Channels::for_deployment(
+            config.settings.deployment,
+            config.settings.refund_channel.as_deref(),
+        )
+        .map_err(anyhow::Error::msg)?;
         let store = config.storage.open().await?;
-        let engine =
-            Engine::with_settings(store, config.clock, Box::new(Simulator), config.settings);
+        let engine = Engine::with_settings(store, config.clock, channels, config.settings);
         engine
             .seed_demo_rates()
             .await
@@ -54,7 +59,7 @@ impl Application {
                 .await
                 .context("cannot load the deployment key")?,
         );
-        let notifier = Notifier::new(engine.clone(), NotifierConfig::from_env()?)?;
+        let notifier = Notifier::new(engine.clone(), config.notifier)?;
         let admin_token: Arc<str> = config.admin_token.into();
         let router = backflow_ams::router(AmsState {
             engine: engine.clone(),
@@ -62,10 +67,12 @@ impl Application {
         })
         .merge(crate::admin::router(engine.clone(), admin_token))
         .merge(backflow_legacy::router(engine.clone()))
+        .merge(crate::metrics::router())
+        .merge(backflow_portal::router(engine.clone()))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .layer(Extension(engine.clone()))
-        .layer(tower_http::trace::TraceLayer::new_for_http());
+        .layer(Extension(engine.clone()));
+        let router = crate::logging::layer(router);
         let http = tokio::net::TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("cannot listen on {}", config.http_addr))?;
@@ -105,12 +112,6 @@ impl Application {
         &self.notifier
     }
 
-    /// Replaces the notifier's settings (`BACKFLOW_NOTIFY_*` by default) before the server runs.
-    pub fn with_notifier_config(mut self, config: NotifierConfig) -> anyhow::Result<Self> {
-        self.notifier = Notifier::new(self.engine.clone(), config)?;
-        Ok(self)
-    }
-
     pub fn http_addr(&self) -> SocketAddr {
         self.http
             .local_addr()
@@ -141,7 +142,8 @@ impl Application {
             let app = self
                 .router
                 .clone()
-                .layer(Extension(ListenerScheme("https")));
+                .layer(Extension(ListenerScheme("https")))
+                .layer(Extension(backflow_portal::OverTls));
             let server = axum_server::from_tcp_rustls(listener, rustls).handle(handle.clone());
             tokio::spawn(async move { server.serve(app.into_make_service()).await })
         });

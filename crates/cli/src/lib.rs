@@ -5,6 +5,8 @@ pub mod admin;
 pub mod app;
 pub mod commands;
 pub mod demo;
+pub mod logging;
+pub mod metrics;
 pub mod storage;
 pub mod tls;
 

@@ -1,7 +1,8 @@
 //! `backflow`: the refund platform's command line.
 
-use backflow::commands::{fx, ledger, merchant, notifications, sandbox, serve};
-use clap::{Parser, Subcommand};
+use backflow::commands::{fx, jobs, ledger, merchant, notifications, portal, sandbox, seed, serve};
+use backflow::logging::{self, LogFormat};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
 
 /// mimalloc: each request allocates and frees many small buffers on whichever
@@ -12,8 +13,15 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Backflow: an open-source refund platform, wire-compatible with Antom's refund APIs.
 #[derive(Debug, Parser)]
-#[command(name = "backflow", version, about)]
+#[command(
+    name = "backflow",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("BACKFLOW_GIT_REV"), ")"),
+    about
+)]
 struct Cli {
+    /// How log lines on standard error are written.
+    #[arg(long, global = true, env = "BACKFLOW_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -34,27 +42,44 @@ enum Command {
     /// Exchange rates.
     #[command(subcommand)]
     Fx(fx::FxCommand),
+    /// Scheduled jobs: list them, retry the dead ones.
+    #[command(subcommand)]
+    Jobs(jobs::JobsCommand),
     /// Sandbox error injection.
     #[command(subcommand)]
     Sandbox(sandbox::SandboxCommand),
+    /// Fill the database with demo payments and refunds for one merchant.
+    Seed(seed::SeedArgs),
+    /// Print a shell completion script: `backflow completions bash > /etc/bash_completion.d/backflow`.
+    Completions { shell: clap_complete::Shell },
+    /// The merchant portal's users.
+    #[command(subcommand)]
+    Portal(portal::PortalCommand),
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,tower_http=warn,sqlx=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let outcome = match Cli::parse().command {
+    let cli = Cli::parse();
+    logging::init(cli.log_format);
+    let outcome = match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::Merchant(command) => merchant::run(command).await,
         Command::Notifications(command) => notifications::run(command).await,
         Command::Ledger(command) => ledger::run(command).await,
         Command::Fx(command) => fx::run(command).await,
+        Command::Jobs(command) => jobs::run(command).await,
         Command::Sandbox(command) => sandbox::run(command).await,
+        Command::Seed(args) => seed::run(args).await,
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "backflow",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+        Command::Portal(command) => portal::run(command).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

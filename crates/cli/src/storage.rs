@@ -1,10 +1,10 @@
 //! Where the data lives: a SQLite file under the data directory unless a database URL is given.
 
 use anyhow::Context;
-use backflow_engine::channels::Simulator;
+use backflow_engine::channels::Channels;
 use backflow_engine::clock::SystemClock;
 use backflow_engine::Engine;
-use backflow_store::Store;
+use backflow_store::{Store, WriterSettings};
 use clap::Args;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,6 +18,10 @@ pub struct StorageArgs {
     /// A PostgreSQL URL (postgres://user@host/db) to use instead of the embedded SQLite file.
     #[arg(long, env = "BACKFLOW_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// How many write transactions may wait for SQLite's one writer; past
+    /// that, requests are answered at once with a retryable error.
+    #[arg(long, env = "BACKFLOW_WRITER_QUEUE", default_value_t = WriterSettings::default().queue)]
+    pub writer_queue: usize,
 }
 
 impl StorageArgs {
@@ -46,15 +50,20 @@ impl StorageArgs {
         Ok(Engine::new(
             store,
             Arc::new(SystemClock),
-            Box::new(Simulator),
+            Channels::simulator(),
         ))
     }
 
     pub async fn open(&self) -> anyhow::Result<Store> {
         let url = self.url()?;
-        Store::connect(&url)
-            .await
-            .with_context(|| format!("cannot open the database at {}", redact(&url)))
+        Store::connect_with(
+            &url,
+            WriterSettings {
+                queue: self.writer_queue,
+            },
+        )
+        .await
+        .with_context(|| format!("cannot open the database at {}", redact(&url)))
     }
 }
 

@@ -1,4 +1,4 @@
-//! The AMS signature scheme (spec/ams.md, "Request authentication").
+//! The AMS signature scheme (docs/wire.md#request-signing).
 //!
 //! Signed content is `<METHOD> <path>\n<client-id>.<time>.<raw body>`, signed
 //! with RSA-SHA256; the `signature` header carries it URL-encoded.

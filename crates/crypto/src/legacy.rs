@@ -1,4 +1,4 @@
-//! The legacy gateway's signature scheme (spec/legacy.md, "Signing").
+//! The legacy gateway's signature scheme (docs/wire.md#legacy-signing).
 //!
 //! The signed content is every parameter but `sign` and `sign_type`, those with
 //! an empty value left out, sorted by key bytes and joined as `key=value` with

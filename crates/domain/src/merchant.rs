@@ -96,6 +96,9 @@ pub struct Contract {
     pub rate_limit_per_second: Option<u32>,
     /// Per payment method changes to the capabilities.
     pub method_overrides: Vec<(String, MethodOverride)>,
+    /// The channel the merchant's refunds go to; the deployment's when unset
+    /// (the simulator for a sandbox merchant).
+    pub refund_channel: Option<String>,
 }
 
 /// Commission on `settled_minor`, rounded half-even.

@@ -1,19 +1,39 @@
-//! Refunds and the rules that decide whether one may be made.
+//! Refunds, the states they pass through, and the rules that decide whether
+//! one may be made.
 //!
-//! The rules run in the order Antom answers them (spec/ams.md, "Result codes"):
-//! order status → method supports refund → window → currency → partial/multiple
-//! policy → amount. The merchant balance comes last and is checked by the
-//! ledger, inside the same transaction.
+//! The rules run in the order Antom answers them (docs/wire.md#result-codes),
+//! first refusal wins:
+//! order status → chargeback pending → method supports refund → window →
+//! currency → multiple refunds → partial refund → minimum amount → refundable
+//! amount. The merchant balance comes last and is checked by the ledger,
+//! inside the same transaction.
+//!
+//! A refund's state is a [`RefundState`]: each state carries what it has and
+//! nothing else, and the transitions below are the only ways from one to the
+//! next.
+//!
+//! ```text
+//! Processing ──succeed──▶ Success ──reverse──▶ Reversed
+//!   │    ▲  └─────fail────────────▶ Fail
+//!   │    └─hold── WaitingFunds ─fail─▶ Fail
+//!   └─wait_for_funds─▶ WaitingFunds
+//! ```
 
 use crate::clock::Timestamp;
 use crate::code::ResultCode;
 use crate::fx::Quote;
 use crate::ids::{ClientId, PaymentId, RefundId, RefundRequestId};
 use crate::method::MethodCapabilities;
-use crate::money::Money;
+use crate::money::{Currency, Money};
 use crate::payment::{AcquirerRef, Payment, PaymentStatus};
 
-/// Where a refund stands.
+/// The code a refund that is not a success answers with.
+pub type RefundCode = ResultCode;
+
+/// The code a processing refund answers with while a timed-out channel call is resolved.
+pub const TIMED_OUT: ResultCode = ResultCode::UnknownException;
+
+/// Where a refund stands, as stored and as the doors report it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefundStatus {
     Processing,
@@ -53,6 +73,119 @@ impl RefundStatus {
     }
 }
 
+/// Merchant funds a refund holds, in the settlement currency, and the rate
+/// they were converted at when that differs from the payment's currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    pub amount: Money,
+    pub quote: Option<Quote>,
+}
+
+/// What a successful refund cost the merchant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settlement {
+    /// What the refund held before it settled.
+    pub held: Money,
+    /// What it cost, at the rate of the day it succeeded.
+    pub settled: Money,
+    /// The rate behind `settled`, when the settlement currency differs from the payment's.
+    pub quote: Option<Quote>,
+    /// Commission given back to the merchant, in the settlement currency.
+    pub commission_returned: i64,
+    pub finished_at: Timestamp,
+}
+
+/// Where a refund stands, with what it has there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundState {
+    /// Holds its funds; the channel has not answered finally. `timed_out`:
+    /// the channel call timed out, so the refund answers [`TIMED_OUT`].
+    Processing {
+        hold: Hold,
+        timed_out: bool,
+    },
+    /// A legacy asynchronous refund waiting for the merchant's balance to
+    /// cover it; it holds nothing and its funds will be held in `currency`.
+    WaitingFunds {
+        currency: Currency,
+    },
+    Success(Settlement),
+    /// Succeeded, then the buyer's bank sent the money back; it still reports success.
+    Reversed {
+        settlement: Settlement,
+        reversed_at: Timestamp,
+    },
+    /// Failed with `code`; what it held (possibly nothing) went back to the merchant.
+    Fail {
+        code: RefundCode,
+        released: Hold,
+        finished_at: Timestamp,
+    },
+}
+
+impl RefundState {
+    pub fn status(&self) -> RefundStatus {
+        match self {
+            Self::Processing { .. } => RefundStatus::Processing,
+            Self::WaitingFunds { .. } => RefundStatus::WaitingFunds,
+            Self::Success(_) | Self::Reversed { .. } => RefundStatus::Success,
+            Self::Fail { .. } => RefundStatus::Fail,
+        }
+    }
+
+    /// The code the refund answers with while it is not a success.
+    pub fn result_code(&self) -> Option<ResultCode> {
+        match self {
+            Self::Processing {
+                timed_out: true, ..
+            } => Some(TIMED_OUT),
+            Self::Fail { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// When the refund reached its final state.
+    pub fn finished_at(&self) -> Option<Timestamp> {
+        match self {
+            Self::Success(s) | Self::Reversed { settlement: s, .. } => Some(s.finished_at),
+            Self::Fail { finished_at, .. } => Some(*finished_at),
+            Self::Processing { .. } | Self::WaitingFunds { .. } => None,
+        }
+    }
+
+    /// The currency the refund holds and settles in: the payment's settlement currency.
+    pub fn settlement_currency(&self) -> Currency {
+        match self {
+            Self::Processing { hold, .. } | Self::Fail { released: hold, .. } => {
+                hold.amount.currency
+            }
+            Self::WaitingFunds { currency } => *currency,
+            Self::Success(s) | Self::Reversed { settlement: s, .. } => s.held.currency,
+        }
+    }
+
+    /// The rate the refund's settlement amount was converted at, and that amount.
+    pub fn settlement_amount(&self) -> Option<(Money, &Quote)> {
+        match self {
+            Self::Processing { hold, .. } | Self::Fail { released: hold, .. } => {
+                hold.quote.as_ref().map(|q| (hold.amount, q))
+            }
+            Self::Success(s) | Self::Reversed { settlement: s, .. } => {
+                s.quote.as_ref().map(|q| (s.settled, q))
+            }
+            Self::WaitingFunds { .. } => None,
+        }
+    }
+}
+
+/// A transition a refund's state does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a {from:?} refund cannot {to}")]
+pub struct IllegalTransition {
+    pub from: RefundStatus,
+    pub to: &'static str,
+}
+
 /// A refund, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refund {
@@ -61,29 +194,140 @@ pub struct Refund {
     pub request_id: RefundRequestId,
     pub payment_id: PaymentId,
     pub amount: Money,
-    pub status: RefundStatus,
     pub reason: Option<String>,
     pub notify_url: Option<String>,
-    /// The code this refund answers with while it is not a success: why it
-    /// failed, or `UNKNOWN_EXCEPTION` while a timed-out channel call is resolved.
-    pub result_code: Option<ResultCode>,
     /// Whether reaching a final state owes the merchant a notification (the
     /// first answer was not final, or a legacy asynchronous refund).
     pub notify_on_final: bool,
-    /// Merchant funds held for the refund, in the settlement currency (zero while waiting for funds).
-    pub held: Money,
-    /// What the refund cost the merchant, at the rate of the day it succeeded.
-    pub settled: Option<Money>,
-    /// The rate behind `settled`, when the settlement currency differs from the payment's.
-    pub quote: Option<Quote>,
-    /// Commission given back to the merchant, in the settlement currency.
-    pub commission_returned: i64,
     /// The acquirer that carried the refund (cards through APO).
     pub acquirer: Option<AcquirerRef>,
-    /// When the buyer's bank sent a successful refund's money back.
-    pub reversed_at: Option<Timestamp>,
     pub created_at: Timestamp,
-    pub finished_at: Option<Timestamp>,
+    pub state: RefundState,
+}
+
+impl Refund {
+    pub fn status(&self) -> RefundStatus {
+        self.state.status()
+    }
+
+    /// See [`RefundState::result_code`].
+    pub fn result_code(&self) -> Option<ResultCode> {
+        self.state.result_code()
+    }
+
+    pub fn finished_at(&self) -> Option<Timestamp> {
+        self.state.finished_at()
+    }
+
+    fn illegal(&self, to: &'static str) -> IllegalTransition {
+        IllegalTransition {
+            from: self.status(),
+            to,
+        }
+    }
+
+    /// The channel has not answered finally: the refund stays processing,
+    /// and answers [`TIMED_OUT`] if the call timed out.
+    pub fn await_channel(&mut self, timed_out: bool) -> Result<(), IllegalTransition> {
+        match &mut self.state {
+            RefundState::Processing { timed_out: t, .. } => {
+                *t = timed_out;
+                Ok(())
+            }
+            _ => Err(self.illegal("await its channel")),
+        }
+    }
+
+    /// A processing refund whose funds the merchant's balance cannot cover
+    /// gives up its hold and waits for funds.
+    pub fn wait_for_funds(&mut self) -> Result<(), IllegalTransition> {
+        match &self.state {
+            RefundState::Processing {
+                hold,
+                timed_out: false,
+            } => {
+                self.state = RefundState::WaitingFunds {
+                    currency: hold.amount.currency,
+                };
+                Ok(())
+            }
+            _ => Err(self.illegal("wait for funds")),
+        }
+    }
+
+    /// A refund waiting for funds holds them now and is processing again.
+    pub fn hold(&mut self, hold: Hold) -> Result<(), IllegalTransition> {
+        match &self.state {
+            RefundState::WaitingFunds { currency } if *currency == hold.amount.currency => {
+                self.state = RefundState::Processing {
+                    hold,
+                    timed_out: false,
+                };
+                Ok(())
+            }
+            _ => Err(self.illegal("hold funds")),
+        }
+    }
+
+    /// The channel settled a processing refund; returns what it held.
+    pub fn succeed(
+        &mut self,
+        settled: Money,
+        quote: Option<Quote>,
+        commission_returned: i64,
+        at: Timestamp,
+    ) -> Result<Money, IllegalTransition> {
+        match &self.state {
+            RefundState::Processing { hold, .. } if hold.amount.currency == settled.currency => {
+                let held = hold.amount;
+                self.state = RefundState::Success(Settlement {
+                    held,
+                    settled,
+                    quote,
+                    commission_returned,
+                    finished_at: at,
+                });
+                Ok(held)
+            }
+            _ => Err(self.illegal("succeed")),
+        }
+    }
+
+    /// A processing refund, or one waiting for funds, fails with `code`;
+    /// returns what it held, to be given back.
+    pub fn fail(&mut self, code: RefundCode, at: Timestamp) -> Result<Money, IllegalTransition> {
+        let released = match &self.state {
+            RefundState::Processing { hold, .. } => hold.clone(),
+            RefundState::WaitingFunds { currency } => Hold {
+                amount: Money::new(*currency, 0),
+                quote: None,
+            },
+            _ => return Err(self.illegal("fail")),
+        };
+        let held = released.amount;
+        self.state = RefundState::Fail {
+            code,
+            released,
+            finished_at: at,
+        };
+        Ok(held)
+    }
+
+    /// The buyer's bank sent a successful refund's money back; returns what
+    /// the refund cost the merchant, which is the merchant's again.
+    pub fn reverse(&mut self, at: Timestamp) -> Result<Money, IllegalTransition> {
+        match &self.state {
+            RefundState::Success(settlement) => {
+                let settled = settlement.settled;
+                self.state = RefundState::Reversed {
+                    settlement: settlement.clone(),
+                    reversed_at: at,
+                };
+                Ok(settled)
+            }
+            _ => Err(self.illegal("be reversed")),
+        }
+    }
 }
 
 /// Why a refund is refused. Each refusal answers with one [`ResultCode`].
@@ -349,28 +593,35 @@ mod tests {
         );
     }
 
-    #[test]
-    fn repeats_must_match() {
-        let r = Refund {
+    fn refund(state: RefundState) -> Refund {
+        Refund {
             id: RefundId::parse("F1").unwrap(),
             merchant: ClientId::parse("M").unwrap(),
             request_id: RefundRequestId::parse("RR").unwrap(),
             payment_id: PaymentId::parse("P1").unwrap(),
             amount: usd(10),
-            status: RefundStatus::Success,
             reason: None,
             notify_url: None,
-            result_code: None,
             notify_on_final: false,
-            held: usd(10),
-            settled: None,
-            quote: None,
-            commission_returned: 0,
             acquirer: None,
-            reversed_at: None,
             created_at: Timestamp(0),
-            finished_at: None,
-        };
+            state,
+        }
+    }
+
+    fn processing(held: i64) -> RefundState {
+        RefundState::Processing {
+            hold: Hold {
+                amount: usd(held),
+                quote: None,
+            },
+            timed_out: false,
+        }
+    }
+
+    #[test]
+    fn repeats_must_match() {
+        let r = refund(processing(10));
         assert_eq!(check_repeat(&r, &r.payment_id, usd(10)), Ok(()));
         assert_eq!(
             check_repeat(&r, &r.payment_id, usd(11)),
@@ -383,7 +634,109 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_timed_out_refund_answers_unknown_and_a_failed_one_its_code() {
+        let mut r = refund(processing(10));
+        assert_eq!(r.result_code(), None);
+        r.await_channel(true).unwrap();
+        assert_eq!(r.result_code(), Some(TIMED_OUT));
+        assert_eq!(r.status(), RefundStatus::Processing);
+        assert_eq!(r.fail(ResultCode::ProcessFail, Timestamp(5)), Ok(usd(10)));
+        assert_eq!(r.result_code(), Some(ResultCode::ProcessFail));
+        assert_eq!(r.finished_at(), Some(Timestamp(5)));
+    }
+
+    #[test]
+    fn a_reversed_refund_still_reports_its_success() {
+        let mut r = refund(processing(10));
+        assert_eq!(r.succeed(usd(9), None, 1, Timestamp(3)), Ok(usd(10)));
+        assert_eq!(r.reverse(Timestamp(4)), Ok(usd(9)));
+        assert_eq!(r.status(), RefundStatus::Success);
+        assert_eq!(r.finished_at(), Some(Timestamp(3)));
+        assert_eq!(r.result_code(), None);
+    }
+
+    /// A step a refund's life may try.
+    #[derive(Debug, Clone)]
+    enum Step {
+        AwaitChannel(bool),
+        WaitForFunds,
+        Hold(i64),
+        HoldInAnotherCurrency,
+        Succeed(i64),
+        Fail,
+        Reverse,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            any::<bool>().prop_map(Step::AwaitChannel),
+            Just(Step::WaitForFunds),
+            (0i64..100).prop_map(Step::Hold),
+            Just(Step::HoldInAnotherCurrency),
+            (0i64..100).prop_map(Step::Succeed),
+            Just(Step::Fail),
+            Just(Step::Reverse),
+        ]
+    }
+
+    /// The transition table, written apart from the code it checks.
+    fn allowed(state: &RefundState, step: &Step) -> bool {
+        use RefundState as S;
+        match step {
+            Step::AwaitChannel(_) | Step::Succeed(_) => matches!(state, S::Processing { .. }),
+            Step::WaitForFunds => matches!(
+                state,
+                S::Processing {
+                    timed_out: false,
+                    ..
+                }
+            ),
+            Step::Hold(_) => matches!(state, S::WaitingFunds { .. }),
+            Step::HoldInAnotherCurrency => false,
+            Step::Fail => matches!(state, S::Processing { .. } | S::WaitingFunds { .. }),
+            Step::Reverse => matches!(state, S::Success(_)),
+        }
+    }
+
     proptest! {
+        /// Whatever is tried, only the table's transitions happen, a refused
+        /// one changes nothing, and a final refund stays final.
+        #[test]
+        fn a_refund_moves_only_along_its_transitions(steps in prop::collection::vec(step(), 1..30)) {
+            let mut r = refund(processing(10));
+            for (at, s) in (1..).map(Timestamp).zip(&steps) {
+                let before = r.clone();
+                let done = match s {
+                    Step::AwaitChannel(t) => r.await_channel(*t).is_ok(),
+                    Step::WaitForFunds => r.wait_for_funds().is_ok(),
+                    Step::Hold(m) => r.hold(Hold { amount: usd(*m), quote: None }).is_ok(),
+                    Step::HoldInAnotherCurrency => {
+                        let jpy = Money::new(Currency::parse("JPY").unwrap(), 1);
+                        r.hold(Hold { amount: jpy, quote: None }).is_ok()
+                    }
+                    Step::Succeed(m) => match (&before.state, r.succeed(usd(*m), None, 0, at)) {
+                        (RefundState::Processing { hold, .. }, Ok(held)) => {
+                            prop_assert_eq!(held, hold.amount);
+                            true
+                        }
+                        (_, outcome) => outcome.is_ok(),
+                    },
+                    Step::Fail => r.fail(ResultCode::ProcessFail, at).is_ok(),
+                    Step::Reverse => r.reverse(at).is_ok(),
+                };
+                prop_assert_eq!(done, allowed(&before.state, s), "{:?} on {:?}", s, before.state);
+                if !done {
+                    prop_assert_eq!(&r, &before);
+                }
+                if before.status().is_final() {
+                    prop_assert!(r.status().is_final());
+                    prop_assert_eq!(r.finished_at(), before.finished_at());
+                }
+                prop_assert_eq!(r.state.settlement_currency(), before.state.settlement_currency());
+            }
+        }
+
         /// However refunds are attempted, accepted ones never add up past what was paid.
         #[test]
         fn accepted_refunds_never_exceed_the_payment(amounts in prop::collection::vec(0i64..60, 1..40), fails in prop::collection::vec(any::<bool>(), 40)) {

@@ -1,13 +1,14 @@
 //! Exchange rates: settlement amounts, imports, and the demo rates.
 
 use crate::error::{EngineError, Result};
-use crate::Engine;
+use crate::{Deployment, Engine};
 use backflow_domain::fx::{Quote, Rate};
 use backflow_domain::{Currency, Money, Timestamp};
 use backflow_store::{FxRate, Tx};
 
-/// Rates seeded on first start so that cross-currency settlement works out of
-/// the box. Dated 2020-01-01, so any later day without its own rate falls back to them.
+/// Rates seeded on a sandbox deployment's first start so that cross-currency
+/// settlement works out of the box. Dated 2020-01-01, so any later day without
+/// its own rate falls back to them: a production deployment must never have them.
 const DEMO_RATES: &[(&str, &str, &str)] = &[
     ("USD", "SGD", "1.35"),
     ("SGD", "USD", "0.74"),
@@ -87,9 +88,9 @@ impl Engine {
         Ok(rates.len())
     }
 
-    /// Seeds the demo rates when the table is empty.
+    /// Seeds the demo rates when the table is empty, on a sandbox deployment only.
     pub async fn seed_demo_rates(&self) -> Result<()> {
-        if self.store().fx_rate_count().await? > 0 {
+        if self.deployment() != Deployment::Sandbox || self.store().fx_rate_count().await? > 0 {
             return Ok(());
         }
         let mut tx = self.store().begin().await?;
@@ -106,16 +107,9 @@ impl Engine {
 }
 
 fn parse_rate_row(date: &str, pair: &str, rate: &str) -> Result<FxRate, String> {
-    let valid_date = date.len() == 10
-        && date.bytes().enumerate().all(|(i, b)| {
-            if i == 4 || i == 7 {
-                b == b'-'
-            } else {
-                b.is_ascii_digit()
-            }
-        });
-    if !valid_date {
-        return Err(format!("date {date:?} is not YYYY-MM-DD"));
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    if time::Date::parse(date, &format).is_err() {
+        return Err(format!("date {date:?} is not a day written YYYY-MM-DD"));
     }
     let (base, quote) = pair
         .split_once('/')
@@ -142,6 +136,9 @@ mod tests {
     fn rate_rows_are_checked() {
         assert!(parse_rate_row("2026-11-25", "USD/SGD", "1.3456").is_ok());
         assert!(parse_rate_row("20261125", "USD/SGD", "1.3").is_err());
+        assert!(parse_rate_row("2026-99-99", "USD/SGD", "1.3").is_err());
+        assert!(parse_rate_row("2026-02-29", "USD/SGD", "1.3").is_err());
+        assert!(parse_rate_row("2028-02-29", "USD/SGD", "1.3").is_ok());
         assert!(parse_rate_row("2026-11-25", "USDSGD", "1.3").is_err());
         assert!(parse_rate_row("2026-11-25", "USD/USD", "1").is_err());
         assert!(parse_rate_row("2026-11-25", "USD/SGD", "-1").is_err());

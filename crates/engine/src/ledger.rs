@@ -5,7 +5,7 @@ use crate::ids::{new_id, IdKind};
 use crate::Engine;
 use backflow_domain::ledger::{self, PostingKind};
 use backflow_domain::{ClientId, Money};
-use backflow_store::{BalanceRow, Floors, StoreError};
+use backflow_store::{BalanceRow, Floors, Written};
 
 impl Engine {
     /// Adds money to (positive) or takes it from (negative) a merchant's
@@ -29,19 +29,18 @@ impl Engine {
         let now = self.now();
         let mut tx = self.store().begin().await?;
         let posting = ledger::funding(kind, merchant, reference, money);
-        tx.post(
-            &posting,
-            &new_id(IdKind::Posting, now),
-            now,
-            Floors::enforced(m.contract.overdraft_minor),
-        )
-        .await
-        .map_err(|e| match e {
-            StoreError::BelowFloor { account } => {
-                EngineError::Invalid(format!("{account} would go below its floor"))
+        let floors = Floors::enforced(m.contract.overdraft_minor);
+        match tx
+            .post(&posting, &new_id(IdKind::Posting, now), now, floors)
+            .await?
+        {
+            Written::BelowFloor { account } => {
+                return Err(EngineError::Invalid(format!(
+                    "{account} would go below its floor"
+                )))
             }
-            e => e.into(),
-        })?;
+            written => written.must_stand()?,
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -52,9 +51,6 @@ impl Engine {
             .merchant(merchant)
             .await?
             .ok_or(EngineError::UnknownMerchant)?;
-        Ok(self
-            .store()
-            .balances(&format!("merchant:{merchant}:"))
-            .await?)
+        Ok(self.store().merchant_balances(merchant).await?)
     }
 }

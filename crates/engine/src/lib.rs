@@ -12,6 +12,7 @@ pub mod channels;
 pub mod clock;
 mod error;
 mod fx;
+mod gauges;
 pub mod ids;
 pub mod keys;
 mod ledger;
@@ -20,28 +21,59 @@ mod merchants;
 pub mod notices;
 mod outbox;
 mod payments;
+pub mod portal;
 mod queries;
 mod refunds;
 pub mod sandbox;
 mod scheduler;
+pub mod seed;
 
 pub use error::{EngineError, Result};
 pub use merchants::{CreatedMerchant, MerchantSpec};
 pub use payments::{CaptureCommand, PayCommand, PaymentDetails};
 pub use refunds::{RefundCommand, RefundMode};
+pub use scheduler::{job_backoff_ms, MAX_JOB_FAILURES};
 
 use backflow_domain::merchant::Contract;
 use backflow_domain::method::{default_capabilities, MethodCapabilities, MethodOverride};
 use backflow_domain::payment::Payment;
 use backflow_domain::{Clock, Timestamp};
 use backflow_store::Store;
-use channels::RefundChannel;
+use channels::Channels;
 use keys::KeyRing;
 use std::sync::Arc;
+
+/// What a deployment is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Deployment {
+    /// Trying Backflow out: demo exchange rates are seeded, refunds go to the simulator.
+    #[default]
+    Sandbox,
+    /// Real money: rates only as imported, refunds only to channels named in the settings.
+    Production,
+}
+
+impl std::str::FromStr for Deployment {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "sandbox" => Ok(Self::Sandbox),
+            "production" => Ok(Self::Production),
+            _ => Err(format!(
+                "unknown deployment {s:?}: use sandbox or production"
+            )),
+        }
+    }
+}
 
 /// Deployment-wide settings.
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
+    pub deployment: Deployment,
+    /// Where refunds of merchants outside the sandbox go unless their
+    /// contract names a channel (see [`channels::Channels::for_deployment`]).
+    pub refund_channel: Option<String>,
     /// Changes to the documented method capabilities, applied before merchants' own.
     pub method_overrides: Vec<(String, MethodOverride)>,
     /// Refund requests per second and merchant when its contract sets none.
@@ -51,6 +83,8 @@ pub struct EngineSettings {
 impl Default for EngineSettings {
     fn default() -> Self {
         Self {
+            deployment: Deployment::default(),
+            refund_channel: None,
             method_overrides: Vec::new(),
             refund_rate_per_second: 1000,
         }
@@ -66,7 +100,7 @@ pub struct Engine {
 struct Inner {
     store: Store,
     clock: Arc<dyn Clock>,
-    channel: Box<dyn RefundChannel>,
+    channels: Channels,
     keys: KeyRing,
     settings: EngineSettings,
     limits: limits::RefundLimits,
@@ -75,14 +109,14 @@ struct Inner {
 }
 
 impl Engine {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, channel: Box<dyn RefundChannel>) -> Self {
-        Self::with_settings(store, clock, channel, EngineSettings::default())
+    pub fn new(store: Store, clock: Arc<dyn Clock>, channels: Channels) -> Self {
+        Self::with_settings(store, clock, channels, EngineSettings::default())
     }
 
     pub fn with_settings(
         store: Store,
         clock: Arc<dyn Clock>,
-        channel: Box<dyn RefundChannel>,
+        channels: Channels,
         settings: EngineSettings,
     ) -> Self {
         let keys = KeyRing::new(store.clone());
@@ -91,7 +125,7 @@ impl Engine {
             inner: Arc::new(Inner {
                 store,
                 clock,
-                channel,
+                channels,
                 keys,
                 settings,
                 limits: limits::RefundLimits::default(),
@@ -112,6 +146,10 @@ impl Engine {
 
     pub fn keys(&self) -> &KeyRing {
         &self.inner.keys
+    }
+
+    pub fn deployment(&self) -> Deployment {
+        self.inner.settings.deployment
     }
 
     pub fn clock(&self) -> &dyn Clock {

@@ -52,6 +52,7 @@ impl Engine {
         {
             Ok(())
         } else {
+            metrics::counter!("backflow_rate_limited_total").increment(1);
             Err(EngineError::TrafficLimited)
         }
     }

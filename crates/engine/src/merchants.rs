@@ -41,6 +41,7 @@ const DEPLOYMENT_KEY: &str = "deployment";
 
 impl Engine {
     pub async fn create_merchant(&self, spec: MerchantSpec) -> Result<CreatedMerchant> {
+        self.check_contract(&spec.contract)?;
         let client_id = match spec.client_id {
             Some(id) => ClientId::parse(id).map_err(|e| EngineError::Invalid(e.to_string()))?,
             None => {
@@ -114,6 +115,7 @@ impl Engine {
         settlement_currency: Option<Currency>,
         contract: &Contract,
     ) -> Result<()> {
+        self.check_contract(contract)?;
         let mut tx = self.store().begin().await?;
         if !tx
             .set_contract(merchant, settlement_currency, contract)
@@ -133,6 +135,18 @@ impl Engine {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Refuses terms this deployment cannot honour before they are stored.
+    fn check_contract(&self, contract: &Contract) -> Result<()> {
+        match &contract.refund_channel {
+            Some(name) => self
+                .inner
+                .channels
+                .check(name)
+                .map_err(EngineError::Invalid),
+            None => Ok(()),
+        }
     }
 
     /// The key that signs answers to callers Backflow cannot name (an unknown

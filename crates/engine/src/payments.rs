@@ -152,7 +152,8 @@ impl Engine {
             now,
             Floors::enforced(merchant.contract.overdraft_minor),
         )
-        .await?;
+        .await?
+        .must_stand()?;
         payment.settled_minor += settled.minor;
         payment.commission_minor += fee;
         Ok(())
@@ -164,11 +165,9 @@ impl Engine {
         merchant: &ClientId,
         payment_id: &PaymentId,
     ) -> Result<Payment> {
-        let mut tx = self.store().begin().await?;
-        let mut payment = tx
-            .lock_payment(merchant, PaymentKey::Id(payment_id))
-            .await?
-            .ok_or(EngineError::PaymentNotFound)?;
+        let (mut tx, mut payment) = self
+            .locked_payment(merchant, PaymentKey::Id(payment_id))
+            .await?;
         match payment.status {
             PaymentStatus::Success => return Ok(payment),
             PaymentStatus::Processing => {}
@@ -190,11 +189,9 @@ impl Engine {
 
     /// Captures part or all of a card authorisation.
     pub async fn capture(&self, cmd: CaptureCommand) -> Result<(Payment, Capture)> {
-        let mut tx = self.store().begin().await?;
-        let mut payment = tx
-            .lock_payment(&cmd.merchant, PaymentKey::Id(&cmd.payment_id))
-            .await?
-            .ok_or(EngineError::PaymentNotFound)?;
+        let (mut tx, mut payment) = self
+            .locked_payment(&cmd.merchant, PaymentKey::Id(&cmd.payment_id))
+            .await?;
         if let Some(existing) = tx
             .capture_by_request_id(&cmd.merchant, &cmd.request_id)
             .await?
@@ -243,11 +240,7 @@ impl Engine {
 
     /// Cancels a payment that has not been paid or captured. Cancelling twice is not an error.
     pub async fn cancel(&self, merchant: &ClientId, key: PaymentKey<'_>) -> Result<Payment> {
-        let mut tx = self.store().begin().await?;
-        let mut payment = tx
-            .lock_payment(merchant, key)
-            .await?
-            .ok_or(EngineError::PaymentNotFound)?;
+        let (mut tx, mut payment) = self.locked_payment(merchant, key).await?;
         match payment.status {
             PaymentStatus::Cancelled => return Ok(payment),
             PaymentStatus::Processing | PaymentStatus::Authorized => {}
@@ -288,11 +281,9 @@ impl Engine {
         payment_id: &PaymentId,
         pending: bool,
     ) -> Result<Payment> {
-        let mut tx = self.store().begin().await?;
-        let mut payment = tx
-            .lock_payment(merchant, PaymentKey::Id(payment_id))
-            .await?
-            .ok_or(EngineError::PaymentNotFound)?;
+        let (mut tx, mut payment) = self
+            .locked_payment(merchant, PaymentKey::Id(payment_id))
+            .await?;
         if !is_card(&payment.method_type) {
             return Err(EngineError::Invalid(
                 "only card payments have chargebacks".into(),
@@ -302,5 +293,20 @@ impl Engine {
         tx.update_payment(&payment).await?;
         tx.commit().await?;
         Ok(payment)
+    }
+
+    /// Starts a write transaction holding the payment's row lock; no such
+    /// payment of this merchant is [`EngineError::PaymentNotFound`].
+    async fn locked_payment(
+        &self,
+        merchant: &ClientId,
+        key: PaymentKey<'_>,
+    ) -> Result<(Tx, Payment)> {
+        let mut tx = self.store().begin().await?;
+        let payment = tx
+            .lock_payment(merchant, key)
+            .await?
+            .ok_or(EngineError::PaymentNotFound)?;
+        Ok((tx, payment))
     }
 }

@@ -57,9 +57,14 @@ impl Engine {
         Ok(self.store().check_ledger().await?)
     }
 
+    /// Closes the database, the writer's last group synced, before a command exits.
+    pub async fn close(&self) {
+        self.store().close().await;
+    }
+
     /// Whether the database answers.
     pub async fn ready(&self) -> Result<()> {
-        self.store().merchants().await?;
+        self.store().ping().await?;
         Ok(())
     }
 }

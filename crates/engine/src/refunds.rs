@@ -4,20 +4,30 @@
 //! settlement funds, and is handed to its channel. It then succeeds, fails,
 //! or stays processing until a scheduled job finishes it. Every step writes
 //! its ledger posting and any notification it owes in the same transaction.
+//!
+//! [`Engine::refund`] reads top to bottom: it checks the request under the
+//! payment's lock, asks the channel, and hands the new refund to a
+//! [`RefundFlow`], which holds its funds and follows the channel's answer to
+//! the refund's next state. The scheduled jobs (completion, the retry of a
+//! refund waiting for funds, reversal) resume a flow from the stored refund.
 
 use crate::channels::{ChannelAnswer, ChannelOutcome, Settle};
 use crate::error::{EngineError, Result};
 use crate::ids::{new_id, IdKind};
-use crate::{notices, sandbox, Engine};
-use backflow_domain::ledger;
+use crate::{notices, portal, sandbox, Engine};
+use backflow_domain::ledger::{self, Posting};
 use backflow_domain::merchant::Merchant;
 use backflow_domain::payment::{Door, Payment};
-use backflow_domain::refund::{check_repeat, Refund, RefundContext, RefundRefused, RefundStatus};
+use backflow_domain::refund::{
+    check_repeat, Hold, IllegalTransition, Refund, RefundCode, RefundContext, RefundRefused,
+    RefundState,
+};
 use backflow_domain::{
     ClientId, Money, PaymentId, RefundId, RefundRequestId, ResultCode, Timestamp,
 };
-use backflow_store::{Floors, PaymentKey, RefundKey, RefundTotals, StoreError, Tx, Writes};
-use std::sync::Arc;
+use backflow_store::{
+    Floors, PaymentKey, RefundKey, RefundTotals, StoreError, Tx, Writes, Written,
+};
 
 /// A `refund` request, parsed.
 #[derive(Debug, Clone)]
@@ -41,14 +51,24 @@ pub enum RefundMode {
     /// Legacy `is_sync=N`: accepted now, finished later and notified; a short
     /// merchant balance waits and is retried every 6 hours for 180 days.
     LegacyAsync,
+    /// The merchant portal: a payment of either door; a short balance waits
+    /// as for `LegacyAsync`; never notified (docs/portal.md).
+    Portal,
 }
 
 impl RefundMode {
-    pub fn door(self) -> Door {
+    /// Whether a payment made through `door` is refunded this way: through the door it was made through.
+    pub fn serves(self, door: Door) -> bool {
         match self {
-            Self::Ams => Door::Ams,
-            Self::LegacySync | Self::LegacyAsync => Door::Legacy,
+            Self::Ams => door == Door::Ams,
+            Self::LegacySync | Self::LegacyAsync => door == Door::Legacy,
+            Self::Portal => true,
         }
+    }
+
+    /// Whether a short merchant balance makes the refund wait instead of refusing it.
+    fn waits_for_funds(self) -> bool {
+        matches!(self, Self::LegacyAsync | Self::Portal)
     }
 }
 
@@ -69,44 +89,36 @@ enum Admission {
     Admitted,
 }
 
-/// What the step that accepted a refund hands on to the steps that carry it to its next state.
-#[derive(Default)]
-pub(crate) struct Carried {
-    /// The payment's refund totals with this refund, when already read.
-    totals: Option<RefundTotals>,
-    /// Writes not sent yet: they go out in one batch with the refund's next state.
-    writes: Writes,
+/// How one attempt at a refund ended.
+enum Attempt {
+    /// With the refund the request made or had made.
+    Answered(Refund),
+    /// The request id raced in on another payment: the other attempt's refund stands.
+    Raced,
 }
 
 impl Engine {
     /// Creates a refund, or answers with the one this request id already made.
     pub async fn refund(&self, cmd: RefundCommand) -> Result<Refund> {
-        let cmd = Arc::new(cmd);
-        match self.try_refund(cmd.clone(), Admission::Check).await {
-            // The same request id raced in on another payment; the loser
-            // answers as a repeat (admitted already).
-            Err(EngineError::Store(StoreError::Duplicate)) => {
-                self.try_refund(cmd, Admission::Admitted).await
-            }
-            other => other,
+        let attempt = match self.try_refund(&cmd, Admission::Check).await? {
+            // The loser of the race answers as a repeat (admitted already).
+            Attempt::Raced => self.try_refund(&cmd, Admission::Admitted).await?,
+            answered => answered,
+        };
+        match attempt {
+            Attempt::Answered(refund) => Ok(refund),
+            Attempt::Raced => Err(StoreError::Corrupt(format!(
+                "refund request {} is taken and not found",
+                cmd.request_id
+            ))
+            .into()),
         }
     }
 
-    /// One attempt at a refund, as one unit of work for the store's writer.
-    async fn try_refund(&self, cmd: Arc<RefundCommand>, admission: Admission) -> Result<Refund> {
-        let engine = self.clone();
-        self.store()
-            .transact(move |tx| async move { engine.refund_in(tx, &cmd, admission).await })
-            .await
-    }
-
-    /// The refund's unit of work: all it awaits is its own statements (see `Store::transact`).
-    async fn refund_in(
-        &self,
-        mut tx: Tx,
-        cmd: &RefundCommand,
-        admission: Admission,
-    ) -> Result<Refund> {
+    /// One attempt at a refund, as one unit of work: all it awaits is its own statements.
+    async fn try_refund(&self, cmd: &RefundCommand, admission: Admission) -> Result<Attempt> {
+        let mut tx = self.store().begin().await?;
+        let now = self.now();
         // Read in the transaction, before any lock: on SQLite the writer's
         // page cache holds the merchant, where a reader's is dropped every
         // time a group commits; on PostgreSQL it spares a second connection.
@@ -114,6 +126,12 @@ impl Engine {
             .merchant(&cmd.merchant)
             .await?
             .ok_or(EngineError::UnknownMerchant)?;
+        if (cmd.mode == RefundMode::Portal) != portal::made_in_portal(&cmd.request_id) {
+            return Err(EngineError::Invalid(format!(
+                "refund request ids starting with {} are the merchant portal's",
+                portal::PORTAL_REQUEST_PREFIX
+            )));
+        }
         if admission == Admission::Check && cmd.mode == RefundMode::Ams {
             self.admit_refund(&merchant)?;
         }
@@ -129,14 +147,12 @@ impl Engine {
             // The refund's group may not be on disk yet: the (empty) commit
             // answers once it is.
             tx.commit().await?;
-            return Ok(existing);
+            return Ok(Attempt::Answered(existing));
         }
-        // A payment is refunded through the door it was made through.
         let payment = payment
-            .filter(|p| p.door == cmd.mode.door())
+            .filter(|p| cmd.mode.serves(p.door))
             .ok_or(EngineError::PaymentNotFound)?;
         let caps = self.capabilities(&payment, &merchant.contract);
-        let now = self.now();
         RefundContext {
             payment: &payment,
             caps: &caps,
@@ -163,274 +179,65 @@ impl Engine {
                 outcome,
                 acquirer: crate::channels::Simulator::acquirer_ref(&payment),
             },
-            None => self.inner.channel.submit(&payment, &caps),
+            None => self.inner.channels.of(&merchant)?.submit(&payment, &caps),
         };
 
         let (held, quote) = self
             .settlement(&mut tx, cmd.amount, payment.settlement_currency, now)
             .await?;
-        let mut refund = Refund {
+        let accepted = Refund {
             id: RefundId::parse(new_id(IdKind::Refund, now))
                 .map_err(|e| EngineError::Invalid(e.to_string()))?,
             merchant: cmd.merchant.clone(),
             request_id: cmd.request_id.clone(),
             payment_id: payment.id.clone(),
             amount: cmd.amount,
-            status: RefundStatus::Processing,
             reason: cmd.reason.clone(),
             notify_url: cmd.notify_url.clone(),
-            result_code: None,
             notify_on_final: cmd.mode == RefundMode::LegacyAsync,
-            held,
-            settled: None,
-            quote,
-            commission_returned: 0,
             acquirer: answer.acquirer,
-            reversed_at: None,
             created_at: now,
-            finished_at: None,
+            state: RefundState::Processing {
+                hold: Hold {
+                    amount: held,
+                    quote,
+                },
+                timed_out: false,
+            },
         };
-        let floors = Floors::enforced(merchant.contract.overdraft_minor);
-        let reserve = ledger::refund_reserved(&refund.merchant, refund.id.as_str(), held);
+        let mut flow = RefundFlow {
+            engine: self,
+            tx: &mut tx,
+            totals: Some(totals.with(&accepted)),
+            refund: accepted.clone(),
+            merchant,
+            payment,
+            now,
+            writes: Writes::new(),
+        };
         // The reservation, the refund and what the channel's answer makes of
         // it are written together (one round trip on SQLite). A refused
         // reservation leaves none of them, so that a legacy async refund can
         // go on without its funds; nothing else in them can be refused.
-        let mut writes = Writes::new();
-        writes.post(&reserve, &new_id(IdKind::Posting, now), now, floors);
-        writes.insert_refund(&refund);
-        let accepted = refund.clone();
-        let carried = Carried {
-            totals: Some(totals.with(&accepted)),
-            writes,
-        };
-        let followed = self
-            .follow(
-                &mut tx,
-                &merchant,
-                &payment,
-                &mut refund,
-                answer.outcome,
-                carried,
-            )
-            .await;
-        match followed {
-            Ok(()) => {}
-            Err(EngineError::Store(StoreError::BelowFloor { .. }))
-                if cmd.mode == RefundMode::LegacyAsync =>
-            {
-                let mut refund = accepted;
-                refund.status = RefundStatus::WaitingFunds;
-                refund.held = Money::new(held.currency, 0);
-                tx.insert_refund(&refund).await?;
-                self.schedule(
-                    &mut tx,
-                    RETRY_FUNDS,
-                    &refund,
-                    "",
-                    now.plus_millis(FUNDS_RETRY_MS),
-                )
-                .await?;
-                tx.commit().await?;
-                return Ok(refund);
-            }
-            Err(EngineError::Store(StoreError::BelowFloor { .. })) => {
-                return Err(RefundRefused::BalanceNotEnough.into())
-            }
-            Err(e) => return Err(e),
-        }
-        tx.commit().await?;
-        Ok(refund)
-    }
-
-    /// Acts on what the channel said about a refund that holds its funds.
-    async fn follow(
-        &self,
-        tx: &mut Tx,
-        merchant: &Merchant,
-        payment: &Payment,
-        refund: &mut Refund,
-        outcome: ChannelOutcome,
-        carried: Carried,
-    ) -> Result<()> {
-        let now = self.now();
-        let timed_out = matches!(outcome, ChannelOutcome::TimedOut { .. });
-        match outcome {
-            ChannelOutcome::Now(settle) => {
-                self.settle(tx, merchant, payment, refund, settle, carried)
-                    .await
-            }
-            ChannelOutcome::Pending { after_ms, then }
-            | ChannelOutcome::TimedOut { after_ms, then } => {
-                if timed_out {
-                    refund.result_code = Some(ResultCode::UnknownException);
+        flow.reserve(held);
+        flow.writes.insert_refund(&flow.refund);
+        let refund = match flow.follow(answer.outcome).await? {
+            Written::Applied => flow.refund,
+            Written::Existing => return Ok(Attempt::Raced),
+            Written::BelowFloor { .. } if cmd.mode.waits_for_funds() => {
+                flow.refund = accepted;
+                match flow.wait_for_funds().await? {
+                    Written::Existing => return Ok(Attempt::Raced),
+                    written => {
+                        written.must_stand()?;
+                        flow.refund
+                    }
                 }
-                // An AMS answer that is not final now owes a notification when it becomes final.
-                refund.notify_on_final |= payment.door == Door::Ams;
-                let mut writes = carried.writes;
-                writes.update_refund(refund);
-                tx.write(writes).await?;
-                self.schedule(
-                    tx,
-                    COMPLETE_REFUND,
-                    refund,
-                    &then.encode(),
-                    now.plus_millis(after_ms),
-                )
-                .await
             }
-        }
-    }
-
-    /// Finishes a refund that holds its funds, as the channel settled it.
-    pub(crate) async fn settle(
-        &self,
-        tx: &mut Tx,
-        merchant: &Merchant,
-        payment: &Payment,
-        refund: &mut Refund,
-        settle: Settle,
-        carried: Carried,
-    ) -> Result<()> {
-        match settle {
-            Settle::Success => self.succeed(tx, merchant, payment, refund, carried).await,
-            Settle::Fail { reason } => {
-                self.fail(tx, merchant, payment, refund, reason, carried.writes)
-                    .await
-            }
-            Settle::SuccessThenReverse { after_ms } => {
-                self.succeed(tx, merchant, payment, refund, carried).await?;
-                self.schedule(
-                    tx,
-                    REVERSE_REFUND,
-                    refund,
-                    "",
-                    self.now().plus_millis(after_ms),
-                )
-                .await
-            }
-        }
-    }
-
-    /// The refund succeeded: it costs the merchant the settlement amount at
-    /// today's rate, and the contract's share of the commission comes back.
-    async fn succeed(
-        &self,
-        tx: &mut Tx,
-        merchant: &Merchant,
-        payment: &Payment,
-        refund: &mut Refund,
-        carried: Carried,
-    ) -> Result<()> {
-        let now = self.now();
-        let mut writes = carried.writes;
-        let totals = match carried.totals {
-            Some(known) => known,
-            None => tx.refund_totals(&payment.id).await?,
+            Written::BelowFloor { .. } => return Err(RefundRefused::BalanceNotEnough.into()),
         };
-        let (settled, quote) = self
-            .settlement(tx, refund.amount, refund.held.currency, now)
-            .await?;
-        let returned = merchant.contract.commission_refund.returned(
-            payment.commission_minor,
-            payment.refundable_base(),
-            refund.amount.minor,
-            totals.outstanding_minor,
-            totals.commission_returned,
-        );
-        let posting = ledger::refund_settled(
-            &refund.merchant,
-            refund.id.as_str(),
-            refund.held,
-            settled,
-            refund.amount,
-            returned,
-        );
-        // The money has left with the channel; a dearer rate may not be refused now.
-        let floors = Floors {
-            overdraft_minor: merchant.contract.overdraft_minor,
-            enforce: false,
-        };
-        writes.post(&posting, &new_id(IdKind::Posting, now), now, floors);
-        refund.status = RefundStatus::Success;
-        refund.result_code = None;
-        refund.settled = Some(settled);
-        refund.quote = quote;
-        refund.commission_returned = returned;
-        refund.finished_at = Some(now);
-        self.record_final(tx, merchant, payment, refund, true, writes)
-            .await
-    }
-
-    /// The refund failed: its held funds go back to the merchant. Only AMS
-    /// refunds are notified of it (seed 004: a legacy async refund is
-    /// notified only when it succeeds, and not when it expires waiting for funds).
-    async fn fail(
-        &self,
-        tx: &mut Tx,
-        merchant: &Merchant,
-        payment: &Payment,
-        refund: &mut Refund,
-        reason: ResultCode,
-        mut writes: Writes,
-    ) -> Result<()> {
-        let now = self.now();
-        if refund.held.minor != 0 {
-            let posting =
-                ledger::refund_released(&refund.merchant, refund.id.as_str(), refund.held);
-            writes.post(
-                &posting,
-                &new_id(IdKind::Posting, now),
-                now,
-                Floors::enforced(merchant.contract.overdraft_minor),
-            );
-        }
-        refund.status = RefundStatus::Fail;
-        refund.result_code = Some(reason);
-        refund.finished_at = Some(now);
-        let notify = payment.door == Door::Ams;
-        self.record_final(tx, merchant, payment, refund, notify, writes)
-            .await
-    }
-
-    /// Stores a final refund with the postings in `writes`, and the notification it owes.
-    async fn record_final(
-        &self,
-        tx: &mut Tx,
-        merchant: &Merchant,
-        payment: &Payment,
-        refund: &Refund,
-        notify: bool,
-        mut writes: Writes,
-    ) -> Result<()> {
-        debug_assert!(refund.status.is_final());
-        writes.update_refund(refund);
-        tx.write(writes).await?;
-        if notify && refund.notify_on_final {
-            notices::refund_final(tx, merchant, payment, refund, self.now()).await?;
-        }
-        Ok(())
-    }
-
-    async fn schedule(
-        &self,
-        tx: &mut Tx,
-        kind: &str,
-        refund: &Refund,
-        payload: &str,
-        at: Timestamp,
-    ) -> Result<()> {
-        let now = self.now();
-        tx.insert_job(
-            &new_id(IdKind::Posting, now),
-            kind,
-            refund.id.as_str(),
-            payload,
-            at,
-            now,
-        )
-        .await?;
-        Ok(())
+        tx.commit().await?;
+        Ok(Attempt::Answered(refund))
     }
 
     /// Finishes a processing refund as its channel planned (a scheduled job).
@@ -440,115 +247,105 @@ impl Engine {
         refund_id: &RefundId,
         plan: Settle,
     ) -> Result<()> {
-        let Some((merchant, payment, mut refund)) =
-            self.lock_refund_with_payment(tx, refund_id).await?
-        else {
+        let Some(mut flow) = RefundFlow::resume(self, tx, refund_id).await? else {
             return Ok(());
         };
-        if refund.status != RefundStatus::Processing {
+        if !matches!(flow.refund.state, RefundState::Processing { .. }) {
             return Ok(());
         }
-        self.settle(
-            tx,
-            &merchant,
-            &payment,
-            &mut refund,
-            plan,
-            Carried::default(),
-        )
-        .await
+        flow.settle(plan).await?.must_stand()?;
+        Ok(())
     }
 
     /// Tries again to hold the funds of a refund waiting for them; fails it
     /// silently once the retry window is over. Returns whether to retry later.
     pub(crate) async fn retry_funds(&self, tx: &mut Tx, refund_id: &RefundId) -> Result<bool> {
-        let now = self.now();
-        let Some((merchant, payment, mut refund)) =
-            self.lock_refund_with_payment(tx, refund_id).await?
-        else {
+        let Some(mut flow) = RefundFlow::resume(self, tx, refund_id).await? else {
             return Ok(false);
         };
-        if refund.status != RefundStatus::WaitingFunds {
+        let RefundState::WaitingFunds { currency } = flow.refund.state else {
             return Ok(false);
-        }
-        if now >= refund.created_at.plus_days(FUNDS_RETRY_DAYS) {
-            // The seed: after 180 days the refund fails and no notification is sent.
-            self.fail(
-                tx,
-                &merchant,
-                &payment,
-                &mut refund,
-                ResultCode::MerchantBalanceNotEnough,
-                Writes::new(),
-            )
-            .await?;
+        };
+        if flow.now >= flow.refund.created_at.plus_days(FUNDS_RETRY_DAYS) {
+            // After 180 days the refund fails and no notification is sent (docs/wire.md#forex_refund).
+            flow.fail(ResultCode::MerchantBalanceNotEnough)
+                .await?
+                .must_stand()?;
             return Ok(false);
         }
         let (held, quote) = self
-            .settlement(tx, refund.amount, refund.held.currency, now)
+            .settlement(flow.tx, flow.refund.amount, currency, flow.now)
             .await?;
-        let reserve = ledger::refund_reserved(&refund.merchant, refund.id.as_str(), held);
-        match tx
-            .post(
-                &reserve,
-                &new_id(IdKind::Posting, now),
-                now,
-                Floors::enforced(merchant.contract.overdraft_minor),
-            )
-            .await
-        {
-            Err(StoreError::BelowFloor { .. }) => return Ok(true),
-            other => other?,
+        flow.refund
+            .hold(Hold {
+                amount: held,
+                quote,
+            })
+            .map_err(illegal)?;
+        // As at creation: the reservation and what the channel's answer makes
+        // of the refund go in one batch, which a short balance refuses whole.
+        flow.reserve(held);
+        let caps = self.capabilities(&flow.payment, &flow.merchant.contract);
+        let answer = self
+            .inner
+            .channels
+            .of(&flow.merchant)?
+            .submit(&flow.payment, &caps);
+        match flow.follow(answer.outcome).await? {
+            Written::BelowFloor { .. } => Ok(true),
+            written => written.must_stand().map(|()| false).map_err(Into::into),
         }
-        refund.status = RefundStatus::Processing;
-        refund.held = held;
-        refund.quote = quote;
-        let caps = self.capabilities(&payment, &merchant.contract);
-        let answer = self.inner.channel.submit(&payment, &caps);
-        self.follow(
-            tx,
-            &merchant,
-            &payment,
-            &mut refund,
-            answer.outcome,
-            Carried::default(),
-        )
-        .await?;
-        Ok(false)
     }
 
     /// The buyer's bank sent a successful refund's money back: it is the merchant's again.
     pub(crate) async fn reverse_refund(&self, tx: &mut Tx, refund_id: &RefundId) -> Result<()> {
-        let now = self.now();
-        let Some((merchant, _, mut refund)) = self.lock_refund_with_payment(tx, refund_id).await?
-        else {
+        let Some(mut flow) = RefundFlow::resume(self, tx, refund_id).await? else {
             return Ok(());
         };
-        let (RefundStatus::Success, None, Some(settled)) =
-            (refund.status, refund.reversed_at, refund.settled)
-        else {
+        // Reversed already, or never a success: nothing to give back.
+        if !matches!(flow.refund.state, RefundState::Success(_)) {
             return Ok(());
-        };
-        let posting =
-            ledger::refund_reversed(&refund.merchant, refund.id.as_str(), refund.amount, settled);
-        tx.post(
-            &posting,
-            &new_id(IdKind::Posting, now),
-            now,
-            Floors::enforced(merchant.contract.overdraft_minor),
-        )
-        .await?;
-        refund.reversed_at = Some(now);
-        tx.update_refund(&refund).await?;
+        }
+        let settled = flow.refund.reverse(flow.now).map_err(illegal)?;
+        let r = &flow.refund;
+        let posting = ledger::refund_reversed(&r.merchant, r.id.as_str(), r.amount, settled);
+        flow.post(&posting, flow.enforced());
+        flow.writes.update_refund(&flow.refund);
+        flow.write().await?.must_stand()?;
         Ok(())
     }
 
-    /// Locks a refund's payment, then the refund: the order refund creation takes too.
-    async fn lock_refund_with_payment(
-        &self,
-        tx: &mut Tx,
+    pub async fn inquire_refund(&self, merchant: &ClientId, key: RefundKey<'_>) -> Result<Refund> {
+        self.store()
+            .refund(merchant, key)
+            .await?
+            .ok_or(EngineError::RefundNotFound)
+    }
+}
+
+/// A refund on its way to its next state, in one unit of work: what the
+/// step was read with, and the writes not sent yet, which go out in one
+/// batch with the refund's next state.
+struct RefundFlow<'a> {
+    engine: &'a Engine,
+    tx: &'a mut Tx,
+    merchant: Merchant,
+    payment: Payment,
+    refund: Refund,
+    now: Timestamp,
+    /// The payment's refund totals with this refund, when already read.
+    totals: Option<RefundTotals>,
+    writes: Writes,
+}
+
+impl<'a> RefundFlow<'a> {
+    /// Locks a refund's payment, then the refund (the order refund creation
+    /// takes too), for a job that starts from the refund's id.
+    async fn resume(
+        engine: &'a Engine,
+        tx: &'a mut Tx,
         refund_id: &RefundId,
-    ) -> Result<Option<(Merchant, Payment, Refund)>> {
+    ) -> Result<Option<RefundFlow<'a>>> {
         let Some(peek) = tx.refund_by_id(refund_id).await? else {
             return Ok(None);
         };
@@ -568,13 +365,191 @@ impl Engine {
             .merchant(&peek.merchant)
             .await?
             .ok_or(EngineError::UnknownMerchant)?;
-        Ok(Some((merchant, payment, refund)))
+        Ok(Some(RefundFlow {
+            engine,
+            tx,
+            merchant,
+            payment,
+            refund,
+            now: engine.now(),
+            totals: None,
+            writes: Writes::new(),
+        }))
     }
 
-    pub async fn inquire_refund(&self, merchant: &ClientId, key: RefundKey<'_>) -> Result<Refund> {
-        self.store()
-            .refund(merchant, key)
-            .await?
-            .ok_or(EngineError::RefundNotFound)
+    /// Acts on what the channel said about a refund that holds its funds.
+    async fn follow(&mut self, outcome: ChannelOutcome) -> Result<Written> {
+        match outcome {
+            ChannelOutcome::Now(settle) => self.settle(settle).await,
+            ChannelOutcome::Pending { after_ms, then } => {
+                self.await_channel(false, after_ms, then).await
+            }
+            ChannelOutcome::TimedOut { after_ms, then } => {
+                self.await_channel(true, after_ms, then).await
+            }
+        }
     }
+
+    /// The channel answers later: the refund stays processing, and a job
+    /// finishes it as the channel planned.
+    async fn await_channel(
+        &mut self,
+        timed_out: bool,
+        after_ms: i64,
+        then: Settle,
+    ) -> Result<Written> {
+        self.refund.await_channel(timed_out).map_err(illegal)?;
+        // An AMS answer that is not final now owes a notification when
+        // it becomes final; the portal's answers are its pages.
+        self.refund.notify_on_final |=
+            self.payment.door == Door::Ams && !portal::made_in_portal(&self.refund.request_id);
+        self.writes.update_refund(&self.refund);
+        let written = self.write().await?;
+        if written == Written::Applied {
+            self.schedule(COMPLETE_REFUND, &then.encode(), after_ms)
+                .await?;
+        }
+        Ok(written)
+    }
+
+    /// Finishes a refund that holds its funds, as the channel settled it.
+    async fn settle(&mut self, settle: Settle) -> Result<Written> {
+        match settle {
+            Settle::Success => self.succeed().await,
+            Settle::Fail { reason } => self.fail(reason).await,
+            Settle::SuccessThenReverse { after_ms } => {
+                let written = self.succeed().await?;
+                if written == Written::Applied {
+                    self.schedule(REVERSE_REFUND, "", after_ms).await?;
+                }
+                Ok(written)
+            }
+        }
+    }
+
+    /// The refund succeeded: it costs the merchant the settlement amount at
+    /// today's rate, and the contract's share of the commission comes back.
+    async fn succeed(&mut self) -> Result<Written> {
+        let totals = match self.totals {
+            Some(known) => known,
+            None => self.tx.refund_totals(&self.payment.id).await?,
+        };
+        let currency = self.refund.state.settlement_currency();
+        let (settled, quote) = self
+            .engine
+            .settlement(self.tx, self.refund.amount, currency, self.now)
+            .await?;
+        let returned = self.merchant.contract.commission_refund.returned(
+            self.payment.commission_minor,
+            self.payment.refundable_base(),
+            self.refund.amount.minor,
+            totals.outstanding_minor,
+            totals.commission_returned,
+        );
+        let held = self
+            .refund
+            .succeed(settled, quote, returned, self.now)
+            .map_err(illegal)?;
+        let r = &self.refund;
+        let posting = ledger::refund_settled(
+            &r.merchant,
+            r.id.as_str(),
+            held,
+            settled,
+            r.amount,
+            returned,
+        );
+        // The money has left with the channel; a dearer rate may not be refused now.
+        let floors = Floors {
+            enforce: false,
+            ..self.enforced()
+        };
+        self.post(&posting, floors);
+        self.record_final(true).await
+    }
+
+    /// The refund failed: its held funds go back to the merchant. Only AMS
+    /// refunds are notified of it: a legacy asynchronous refund is notified
+    /// only when it succeeds, and not when it expires waiting for funds.
+    async fn fail(&mut self, code: RefundCode) -> Result<Written> {
+        let released = self.refund.fail(code, self.now).map_err(illegal)?;
+        if released.minor != 0 {
+            let r = &self.refund;
+            let posting = ledger::refund_released(&r.merchant, r.id.as_str(), released);
+            self.post(&posting, self.enforced());
+        }
+        self.record_final(self.payment.door == Door::Ams).await
+    }
+
+    /// A legacy asynchronous refund the merchant's balance cannot cover yet:
+    /// stored holding nothing, and retried every [`FUNDS_RETRY_MS`].
+    async fn wait_for_funds(&mut self) -> Result<Written> {
+        self.refund.wait_for_funds().map_err(illegal)?;
+        self.writes.insert_refund(&self.refund);
+        let written = self.write().await?;
+        if written == Written::Applied {
+            self.schedule(RETRY_FUNDS, "", FUNDS_RETRY_MS).await?;
+        }
+        Ok(written)
+    }
+
+    /// Stores a final refund with the postings gathered, and the notification it owes.
+    async fn record_final(&mut self, notify: bool) -> Result<Written> {
+        debug_assert!(self.refund.status().is_final());
+        self.writes.update_refund(&self.refund);
+        let written = self.write().await?;
+        if written == Written::Applied && notify && self.refund.notify_on_final {
+            notices::refund_final(
+                self.tx,
+                &self.merchant,
+                &self.payment,
+                &self.refund,
+                self.now,
+            )
+            .await?;
+        }
+        Ok(written)
+    }
+
+    /// The merchant's floors, enforced.
+    fn enforced(&self) -> Floors {
+        Floors::enforced(self.merchant.contract.overdraft_minor)
+    }
+
+    /// Holds `held` of the merchant's available funds for the refund.
+    fn reserve(&mut self, held: Money) {
+        let r = &self.refund;
+        let posting = ledger::refund_reserved(&r.merchant, r.id.as_str(), held);
+        self.post(&posting, self.enforced());
+    }
+
+    fn post(&mut self, posting: &Posting, floors: Floors) {
+        let id = new_id(IdKind::Posting, self.now);
+        self.writes.post(posting, &id, self.now, floors);
+    }
+
+    /// Sends the writes gathered, as one batch.
+    async fn write(&mut self) -> Result<Written> {
+        Ok(self.tx.write(std::mem::take(&mut self.writes)).await?)
+    }
+
+    async fn schedule(&mut self, kind: &str, payload: &str, after_ms: i64) -> Result<()> {
+        self.tx
+            .insert_job(
+                &new_id(IdKind::Posting, self.now),
+                kind,
+                self.refund.id.as_str(),
+                payload,
+                self.now.plus_millis(after_ms),
+                self.now,
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// A transition the stored refund does not allow: what was read under its
+/// lock disagrees with the step taking it.
+fn illegal(e: IllegalTransition) -> EngineError {
+    StoreError::Corrupt(e.to_string()).into()
 }

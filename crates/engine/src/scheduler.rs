@@ -11,10 +11,26 @@ use backflow_store::{Job, StoreError};
 /// How long a claim lasts; a node that dies mid-job leaves it to others after this.
 const CLAIM_MS: i64 = 60_000;
 const BATCH: i64 = 100;
+/// Failed runs in a row after which a job is dead.
+pub const MAX_JOB_FAILURES: i64 = 10;
+/// The wait after a job's first failure; it doubles with each next one, up to [`MAX_BACKOFF_MS`].
+const FIRST_BACKOFF_MS: i64 = 60_000;
+const MAX_BACKOFF_MS: i64 = 3_600_000;
+/// How much of a failure's message a job keeps.
+const ERROR_CHARS: usize = 1_000;
+
+/// How long a job waits after its `failures`-th failure in a row (the first is 1).
+pub fn job_backoff_ms(failures: i64) -> i64 {
+    let doublings = u32::try_from(failures.saturating_sub(1)).unwrap_or(u32::MAX);
+    FIRST_BACKOFF_MS
+        .saturating_mul(2_i64.saturating_pow(doublings))
+        .min(MAX_BACKOFF_MS)
+}
 
 impl Engine {
     /// Runs every job due now, each in its own transaction. Returns how many ran.
-    /// A job that fails stays claimed until its claim expires, then runs again.
+    /// A job that fails runs again after a backoff, and is dead after
+    /// [`MAX_JOB_FAILURES`] failures in a row.
     pub async fn run_due_jobs(&self) -> Result<usize> {
         let mut ran = 0;
         loop {
@@ -28,12 +44,40 @@ impl Engine {
             for job in &jobs {
                 match self.run_job(job).await {
                     Ok(()) => ran += 1,
-                    Err(e) => {
-                        tracing::warn!(job = %job.id, kind = %job.kind, error = %e, "job failed; it will be retried")
-                    }
+                    Err(e) => self.job_failed(job, &e).await?,
                 }
             }
         }
+    }
+
+    /// Records a failed run: the job runs again after its backoff, or is dead.
+    async fn job_failed(&self, job: &Job, error: &EngineError) -> Result<()> {
+        let failures = job.failures + 1;
+        let again =
+            (failures < MAX_JOB_FAILURES).then(|| self.now().plus_millis(job_backoff_ms(failures)));
+        match again {
+            Some(at) => {
+                tracing::warn!(job = %job.id, kind = %job.kind, error = %error, failures, retry_at = %at.to_iso8601(), "job failed")
+            }
+            None => {
+                tracing::error!(job = %job.id, kind = %job.kind, error = %error, failures, "job failed too often: it is dead until retried")
+            }
+        }
+        let message: String = error.to_string().chars().take(ERROR_CHARS).collect();
+        self.store()
+            .fail_job(&job.id, &self.inner.node_id, &message, again)
+            .await?;
+        Ok(())
+    }
+
+    /// Jobs not yet done, or only the dead ones.
+    pub async fn jobs(&self, dead: bool) -> Result<Vec<Job>> {
+        Ok(self.store().jobs(dead).await?)
+    }
+
+    /// Runs a dead job again now; false when there is no such dead job.
+    pub async fn retry_dead_job(&self, id: &str) -> Result<bool> {
+        Ok(self.store().retry_dead_job(id, self.now()).await?)
     }
 
     async fn run_job(&self, job: &Job) -> Result<()> {

@@ -1,4 +1,4 @@
-//! Who is calling: the `partner`, and the request's signature (spec/legacy.md, "Signing").
+//! Who is calling: the `partner`, and the request's signature (docs/wire.md#legacy-signing).
 
 use crate::params::Params;
 use crate::reply::legacy_code;

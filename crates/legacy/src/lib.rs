@@ -1,5 +1,5 @@
 //! The legacy gateway door: Alipay's cross-border online payment integration,
-//! as merchant systems built for it still speak it (spec/legacy.md).
+//! as merchant systems built for it still speak it (docs/wire.md#legacy-gateway).
 //!
 //! One route, `/gateway.do`, GET or POST, dispatching on `service`. Requests
 //! are signed with MD5, RSA or RSA2 over their parameters; answers are XML

@@ -35,7 +35,7 @@ pub(crate) fn legacy_code(e: &EngineError, trade: Option<PaymentStatus>) -> Lega
         | EngineError::CaptureAmountExceeds
         | EngineError::RepeatInconsistent
         | EngineError::Invalid(_) => LegacyCode::IllegalArgument,
-        // The wire has no rate-limit code: ask for a retry.
+        // The wire has no rate-limit code (docs/wire.md#forex_refund): ask for a retry.
         EngineError::TrafficLimited => LegacyCode::SystemException,
         EngineError::Store(_) | EngineError::Crypto(_) => {
             // Logged once here; the merchant retries with the same request.
@@ -103,7 +103,7 @@ pub(crate) fn success() -> Element {
 
 /// `<is_success>F</is_success><error>CODE</error>`, with `sign` and
 /// `sign_type` over `error=CODE` when the caller is known (Alipay signs its
-/// failures for MD5 merchants too, seed 004).
+/// failures for MD5 merchants too, docs/wire.md#forex_refund).
 pub(crate) fn failure(code: LegacyCode, signature: Option<(String, SignType)>) -> Reply {
     let mut children = vec![
         Element::text("is_success", "F"),

@@ -3,8 +3,8 @@
 use crate::NotifyError;
 use std::time::Duration;
 
-/// The notifier's settings. `Default` is production; `from_env` applies the
-/// `BACKFLOW_NOTIFY_*` overrides.
+/// The notifier's settings. `Default` is production; `backflow serve` takes
+/// its flags (`--notify-*`, or `BACKFLOW_NOTIFY_*`) over it.
 #[derive(Debug, Clone)]
 pub struct NotifierConfig {
     /// The whole POST, from connecting to the end of the answer.
@@ -37,47 +37,6 @@ impl Default for NotifierConfig {
 }
 
 impl NotifierConfig {
-    /// The defaults with the environment's overrides.
-    pub fn from_env() -> Result<Self, NotifyError> {
-        Self::from_vars(|name| std::env::var(name).ok())
-    }
-
-    /// The defaults with overrides read through `var`.
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, NotifyError> {
-        let number = |name: &str| -> Result<Option<u64>, NotifyError> {
-            var(name)
-                .map(|v| {
-                    v.trim()
-                        .parse::<u64>()
-                        .ok()
-                        .filter(|n| *n > 0)
-                        .ok_or_else(|| {
-                            NotifyError::Config(format!(
-                                "{name} must be a positive integer, not {v:?}"
-                            ))
-                        })
-                })
-                .transpose()
-        };
-        let d = Self::default();
-        let config = Self {
-            post_timeout: number("BACKFLOW_NOTIFY_TIMEOUT_SECS")?
-                .map_or(d.post_timeout, Duration::from_secs),
-            claim_ttl: number("BACKFLOW_NOTIFY_CLAIM_SECS")?
-                .map_or(d.claim_ttl, Duration::from_secs),
-            poll_interval: d.poll_interval,
-            max_in_flight: number("BACKFLOW_NOTIFY_CONCURRENCY")?
-                .map_or(Ok(d.max_in_flight), usize::try_from)
-                .map_err(|e| NotifyError::Config(e.to_string()))?,
-            max_in_flight_per_merchant: number("BACKFLOW_NOTIFY_PER_MERCHANT")?
-                .map_or(Ok(d.max_in_flight_per_merchant), usize::try_from)
-                .map_err(|e| NotifyError::Config(e.to_string()))?,
-            response_limit_bytes: d.response_limit_bytes,
-        };
-        config.validate()?;
-        Ok(config)
-    }
-
     /// Refuses settings that would break the delivery guarantees.
     pub fn validate(&self) -> Result<(), NotifyError> {
         if self.claim_ttl <= self.post_timeout {
@@ -106,27 +65,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn environment_overrides_and_validation() {
-        let vars = |pairs: &'static [(&'static str, &'static str)]| {
-            move |name: &str| {
-                pairs
-                    .iter()
-                    .find(|(k, _)| *k == name)
-                    .map(|(_, v)| (*v).to_owned())
-            }
+    fn settings_that_break_delivery_are_refused() {
+        assert!(NotifierConfig::default().validate().is_ok());
+        let claim_too_short = NotifierConfig {
+            claim_ttl: Duration::from_secs(5),
+            post_timeout: Duration::from_secs(5),
+            ..NotifierConfig::default()
         };
-        let c = NotifierConfig::from_vars(vars(&[
-            ("BACKFLOW_NOTIFY_CLAIM_SECS", "3"),
-            ("BACKFLOW_NOTIFY_TIMEOUT_SECS", "2"),
-        ]))
-        .unwrap();
-        assert_eq!(c.claim_ttl, Duration::from_secs(3));
-        assert_eq!(c.post_timeout, Duration::from_secs(2));
-        assert!(NotifierConfig::from_vars(vars(&[("BACKFLOW_NOTIFY_CLAIM_SECS", "5")])).is_err());
-        assert!(NotifierConfig::from_vars(vars(&[("BACKFLOW_NOTIFY_TIMEOUT_SECS", "x")])).is_err());
-        assert_eq!(
-            NotifierConfig::from_vars(vars(&[])).unwrap().claim_ttl,
-            Duration::from_secs(60)
-        );
+        assert!(claim_too_short.validate().is_err());
+        let none_in_flight = NotifierConfig {
+            max_in_flight_per_merchant: 0,
+            ..NotifierConfig::default()
+        };
+        assert!(none_in_flight.validate().is_err());
     }
 }

@@ -1,6 +1,6 @@
-//! The retry schedule (spec/ams.md "notifyRefund", spec/legacy.md "Refund
-//! notification"): the first attempt at once, then 2m, 10m, 10m, 1h, 2h, 6h
-//! and 15h after the previous try; 8 attempts in all, then give up.
+//! The retry schedule (docs/wire.md#retry-schedule): the first attempt at
+//! once, then 2m, 10m, 10m, 1h, 2h, 6h and 15h after the previous try; 8
+//! attempts in all, then give up.
 
 use backflow_domain::Timestamp;
 

@@ -11,7 +11,7 @@ use sqlx::any::{AnyArguments, AnyRow, AnyTypeInfoKind};
 use sqlx::{AnyConnection, AnyPool, Arguments, Column, Row as _, ValueRef as _};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 /// A value bound to a statement, or read from a row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +69,7 @@ pub(crate) enum Db<'c> {
     /// Any connection of the PostgreSQL pool, for reads.
     PostgresPool(&'c AnyPool),
     /// SQLite's writer connection, held by a unit of work. (Its lock is never
-    /// contended: the unit holds the writer; the committer shares it.)
+    /// contended: only the writer's holder takes it, see [`lock_writer`].)
     Sqlite(&'c Mutex<rusqlite::Connection>),
     /// SQLite's read connections.
     SqliteReaders(&'c Readers),
@@ -124,7 +124,7 @@ impl<'q> Query<'q> {
         match db {
             Db::Postgres(conn) => self.run_sqlx(conn, limit).await,
             Db::PostgresPool(pool) => self.run_sqlx(pool, limit).await,
-            Db::Sqlite(conn) => run_sqlite(&lock(conn), self.sql, &self.params, limit),
+            Db::Sqlite(conn) => run_sqlite(&lock_writer(conn), self.sql, &self.params, limit),
             Db::SqliteReaders(readers) => {
                 readers.with(|conn| run_sqlite(conn, self.sql, &self.params, limit))
             }
@@ -239,6 +239,13 @@ pub(crate) struct Row {
 }
 
 impl Row {
+    /// A row of `values` by `names`, as a query would read it.
+    #[cfg(test)]
+    pub(crate) fn new(names: &[&str], values: Vec<Value>) -> Self {
+        let names = names.iter().map(|n| (*n).to_owned()).collect();
+        Self { names, values }
+    }
+
     fn from_sqlx(row: &AnyRow) -> Result<Self> {
         let names: Arc<[String]> = row.columns().iter().map(|c| c.name().to_owned()).collect();
         let values = (0..names.len())
@@ -302,10 +309,32 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The writer connection's lock. Only the holder of the writer (see
+/// `group.rs`) takes it, and a statement never awaits while it holds it, so
+/// it is never contended: debug builds panic when it is, for then two tasks
+/// would be using the one write transaction.
+pub(crate) fn lock_writer(
+    conn: &Mutex<rusqlite::Connection>,
+) -> MutexGuard<'_, rusqlite::Connection> {
+    match conn.try_lock() {
+        Ok(guard) => guard,
+        Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        Err(TryLockError::WouldBlock) => {
+            if cfg!(debug_assertions) {
+                panic!("the writer connection is in use by another task");
+            }
+            lock(conn)
+        }
+    }
+}
+
 /// Opens the database file with the settings every connection shares.
 pub(crate) fn open_sqlite(path: &Path) -> Result<rusqlite::Connection> {
     let conn = rusqlite::Connection::open(path)?;
-    // FULL: a commit is on disk before the refund's answer is sent.
+    // FULL here, which the readers and the checkpointer keep (they commit
+    // nothing). The writer lowers it to NORMAL: its commits are synced by a
+    // thread of their own before they answer, as FULL would sync them
+    // (`GroupWriter::start` in group.rs).
     // temp_store=MEMORY: the undo copies savepoints keep (each write transaction
     // is one in a group commit) stay in memory instead of a temporary file.
     conn.execute_batch(

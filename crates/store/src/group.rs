@@ -1,18 +1,18 @@
 //! Group commit on SQLite's one writer connection.
 //!
-//! Each write transaction (a unit of work) runs as a savepoint inside a group
-//! transaction that the units queued behind one another share. A unit's
-//! commit releases its savepoint and waits until the group is durable. A unit
-//! that ends without committing is rolled back to its savepoint before
-//! anything else runs on the connection, so its writes are never committed
-//! with the others'.
+//! Each write transaction (a unit of work, from [`GroupWriter::begin`]) runs
+//! as a savepoint inside a group transaction that the units queued behind one
+//! another share. A unit holds the writer from `begin` until it ends, across
+//! whatever its caller awaits; the use cases await only their own statements,
+//! each of which runs to its end in the poll that starts it (rusqlite, on the
+//! calling task). A unit's commit releases its savepoint and waits until the
+//! group is durable. A unit that ends without committing is rolled back to
+//! its savepoint before anything else runs on the connection, so its writes
+//! are never committed with the others'.
 //!
-//! Units come two ways. A queued job ([`GroupWriter::submit`]) is run by
-//! whichever task holds the writer: that task runs the jobs queued behind it
-//! back to back, so the writer passes from one unit to the next without a
-//! task switch (flat combining), and each job's caller is woken only for its
-//! answer. A unit from [`GroupWriter::begin`] holds the writer itself, across
-//! whatever its caller awaits; the rare use cases that are not jobs use it.
+//! At most [`WriterSettings::queue`] callers wait for the writer; one more is
+//! refused at once with [`StoreError::Busy`], which the doors answer as "retry
+//! later", instead of joining a queue whose wait would outlast its client.
 //!
 //! A group is committed when the syncer is free and nobody waits to join it
 //! (or it is large, or old): the `COMMIT` writes the WAL without waiting for
@@ -36,17 +36,32 @@
 //! the sync of every group committed before they finished ([`GroupWriter::seen`],
 //! [`GroupWriter::durable`]), as a repeated request waits for the group of
 //! its own empty unit.
+//!
+//! # Locks
+//!
+//! Taken in this order, never the other way round:
+//!
+//! 1. `writer`, the async lock: a unit, the committer or a flush holds it
+//!    across awaits. Only its holder changes the group or uses the connection.
+//! 2. `group`, the group's state.
+//! 3. `conn`, the writer connection. Its holder is the writer's holder, so it
+//!    is never contended; a statement never awaits while it holds it.
+//! 4. the syncer's `state`, which the syncer and checkpointer threads take alone.
+//!
+//! No blocking lock is held across an await. Debug builds check that the
+//! writer is held wherever the group changes, that the connection is never
+//! contended (`db::lock_writer`), and that the group's state is consistent
+//! each time its lock is let go (an armed, abandoned or waited-for group is
+//! open; see [`Group::check`]).
 
 use crate::db::lock;
 use crate::{Result, StoreError};
 use rusqlite::Connection;
-use std::collections::VecDeque;
 use std::fs::File;
-use std::future::Future;
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex as SyncMutex, Weak};
+use std::sync::{Arc, Condvar, Mutex as SyncMutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch, Mutex, Notify, OwnedMutexGuard};
 
@@ -68,27 +83,27 @@ const WAL_RESTART_FRAMES: i64 = 16_384;
 #[cfg(test)]
 const WAL_RESTART_FRAMES: i64 = 64;
 
+/// How SQLite's writer is shared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriterSettings {
+    /// How many write transactions may wait for the writer at once; the next
+    /// one is refused with [`StoreError::Busy`].
+    pub queue: usize,
+}
+
+impl Default for WriterSettings {
+    /// 1,024 waiters: a quarter of a second of refunds at the measured rate
+    /// (docs/performance.md), far inside a client's timeout, and many times
+    /// the connections the load tool keeps in flight.
+    fn default() -> Self {
+        Self { queue: 1024 }
+    }
+}
+
 /// A unit's wait for its group: `Ok` once the group is durable.
 type Durable = oneshot::Sender<Result<(), String>>;
 /// The other end of [`Durable`].
-pub(crate) type Durability = oneshot::Receiver<Result<(), String>>;
-/// Where a queued job's unit leaves its wait for durability when it commits:
-/// the job's caller waits, not the task running the queue.
-pub(crate) type Handback = Arc<SyncMutex<Option<Durability>>>;
-
-/// Work queued for the writer, run by whichever task holds it.
-pub(crate) trait Job: Send {
-    /// Its caller still waits for the answer; a job nobody waits for is not run.
-    fn wanted(&self) -> bool;
-    /// Runs the work as `unit`; a commit leaves its wait in `handback`.
-    fn run(
-        self: Box<Self>,
-        unit: Unit,
-        handback: Handback,
-    ) -> Pin<Box<dyn Future<Output = ()> + Send>>;
-    /// The unit could not be started.
-    fn refuse(self: Box<Self>, error: StoreError);
-}
+type Durability = oneshot::Receiver<Result<(), String>>;
 
 /// The writer connection, shared by units one at a time.
 pub(crate) struct GroupWriter {
@@ -96,8 +111,7 @@ pub(crate) struct GroupWriter {
 }
 
 struct Shared {
-    /// Held by whoever uses the connection: a unit from `begin`, the task
-    /// running the queue, or the committer.
+    /// Held by whoever uses the connection: a unit, the committer, or a flush.
     writer: Arc<Mutex<()>>,
     /// Statements, the COMMIT included, run on the task holding the writer;
     /// only the WAL's sync waits on another thread.
@@ -105,12 +119,11 @@ struct Shared {
     group: SyncMutex<Group>,
     /// Syncs the WAL for the groups committed, then lets their units answer.
     syncer: Arc<Syncer>,
-    /// Jobs waiting for the writer.
-    jobs: SyncMutex<VecDeque<Box<dyn Job>>>,
     /// Wakes the committer: a group is due (the syncer is free again), or a unit abandoned it.
     due: Arc<Notify>,
     /// Callers of `begin` waiting for the writer: while there are some, the group stays open for them.
     queued: AtomicUsize,
+    settings: WriterSettings,
 }
 
 /// The group transaction on the connection; changed only by the writer's holder.
@@ -127,29 +140,63 @@ struct Group {
     waiting: Vec<Durable>,
 }
 
-/// The writer, held; released (and the job queue looked at again) on drop.
+impl Group {
+    /// Panics, in debug builds, when the state cannot be: a savepoint armed or
+    /// abandoned, or a unit waiting, outside an open group; a savepoint both
+    /// armed for the next unit and abandoned by the last.
+    fn check(&self) {
+        debug_assert!(
+            self.open.is_some() || (!self.armed && !self.abandoned && self.waiting.is_empty()),
+            "a savepoint or a waiting unit outside an open group"
+        );
+        debug_assert!(
+            !(self.armed && self.abandoned),
+            "a savepoint both armed and abandoned"
+        );
+    }
+}
+
+/// The group, locked; checked when let go (see [`Group::check`]).
+struct GroupGuard<'g>(MutexGuard<'g, Group>);
+
+impl Deref for GroupGuard<'_> {
+    type Target = Group;
+    fn deref(&self) -> &Group {
+        &self.0
+    }
+}
+
+impl DerefMut for GroupGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Group {
+        &mut self.0
+    }
+}
+
+impl Drop for GroupGuard<'_> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.0.check();
+        }
+    }
+}
+
+/// The writer, held; released (and the group looked at again) on drop.
 struct Held {
     guard: Option<OwnedMutexGuard<()>>,
     shared: Arc<Shared>,
 }
 
 /// One write transaction on the writer connection, until commit or drop.
+/// It holds the writer until it ends.
 pub(crate) struct Unit {
     shared: Arc<Shared>,
-    holder: Holder,
+    _writer: Held,
     committed: bool,
-}
-
-enum Holder {
-    /// A unit from `begin`: it holds the writer until it ends.
-    Begun { _writer: Held },
-    /// A queued job's unit: the task running the queue holds the writer.
-    Job(Handback),
 }
 
 impl GroupWriter {
     /// Takes over `conn`, the writer of the WAL-mode database at `path`, and starts its committer task.
-    pub(crate) fn start(conn: Connection, path: &Path) -> Result<Self> {
+    pub(crate) fn start(conn: Connection, path: &Path, settings: WriterSettings) -> Result<Self> {
         let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Unavailable(format!(
@@ -190,38 +237,36 @@ impl GroupWriter {
             conn: SyncMutex::new(conn),
             group: SyncMutex::new(Group::default()),
             syncer,
-            jobs: SyncMutex::new(VecDeque::new()),
             due,
             queued: AtomicUsize::new(0),
+            settings,
         });
         tokio::spawn(commit_groups(Arc::downgrade(&shared), shared.due.clone()));
         Ok(Self { shared })
     }
 
-    /// Starts a unit that holds the writer: waits for it, opens a group if
-    /// none is, and sets the unit's savepoint.
+    /// Starts a unit that holds the writer: waits for it (unless the queue
+    /// for it is full), opens a group if none is, and sets the unit's savepoint.
     pub(crate) async fn begin(&self) -> Result<Unit> {
-        let ticket = Queued::new(&self.shared);
-        let guard = tokio::time::timeout(ACQUIRE_TIMEOUT, self.shared.writer.clone().lock_owned())
-            .await
-            .map_err(|_| writer_busy())?;
-        ticket.served();
+        let guard = match self.shared.writer.clone().try_lock_owned() {
+            Ok(guard) => guard,
+            Err(_) => {
+                let ticket = Queued::new(&self.shared)?;
+                let guard =
+                    tokio::time::timeout(ACQUIRE_TIMEOUT, self.shared.writer.clone().lock_owned())
+                        .await
+                        .map_err(|_| writer_busy())?;
+                ticket.served();
+                guard
+            }
+        };
         let held = Held::new(guard, &self.shared);
         self.shared.open_unit()?;
         Ok(Unit {
             shared: self.shared.clone(),
-            holder: Holder::Begun { _writer: held },
+            _writer: held,
             committed: false,
         })
-    }
-
-    /// Queues `job`; if the writer is free, runs the queue on this task
-    /// until it is empty or a group is full. The job answers its caller.
-    pub(crate) async fn submit(&self, job: Box<dyn Job>) {
-        lock(&self.shared.jobs).push_back(job);
-        if let Ok(guard) = self.shared.writer.clone().try_lock_owned() {
-            run_queue(Held::new(guard, &self.shared)).await;
-        }
     }
 
     /// How many groups have been committed, or are being: a read that finished
@@ -264,46 +309,7 @@ impl Drop for GroupWriter {
     }
 }
 
-/// Runs queued jobs back to back while holding the writer, committing groups
-/// as they come due. It stops after a full group, so that its own caller is
-/// answered; releasing the writer hands what is left to another task.
-async fn run_queue(held: Held) {
-    let shared = held.shared.clone();
-    let mut ran = 0;
-    loop {
-        let job = lock(&shared.jobs).pop_front();
-        let Some(job) = job else { break };
-        if !job.wanted() {
-            continue;
-        }
-        match shared.open_unit() {
-            Ok(()) => {
-                let handback = Handback::default();
-                let unit = Unit {
-                    shared: shared.clone(),
-                    holder: Holder::Job(handback.clone()),
-                    committed: false,
-                };
-                job.run(unit, handback).await;
-            }
-            Err(e) => job.refuse(e),
-        }
-        ran += 1;
-        if shared.group_due() {
-            shared.commit_and_restart().await;
-            if ran >= GROUP_MAX_UNITS {
-                break;
-            }
-        }
-    }
-    // The last job may have left the group open for one that was then not run.
-    if shared.group_due() {
-        shared.commit_and_restart().await;
-    }
-    drop(held);
-}
-
-/// A caller's place in the queue for `begin`. A caller that leaves it
+/// A caller's place in the queue for the writer. A caller that leaves it
 /// without the writer (timed out, or gone) may have been the one the open
 /// group waited for, so the committer is woken.
 struct Queued<'s> {
@@ -312,11 +318,20 @@ struct Queued<'s> {
 }
 
 impl<'s> Queued<'s> {
-    fn new(shared: &'s Shared) -> Self {
-        shared.queued.fetch_add(1, Ordering::SeqCst);
-        Self {
-            shared,
-            served: false,
+    /// Joins the queue, or is refused when [`WriterSettings::queue`] callers wait already.
+    fn new(shared: &'s Shared) -> Result<Self> {
+        let bound = shared.settings.queue;
+        let joined = shared
+            .queued
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < bound).then_some(n + 1)
+            });
+        match joined {
+            Ok(_) => Ok(Self {
+                shared,
+                served: false,
+            }),
+            Err(waiting) => Err(StoreError::Busy { waiting }),
         }
     }
 
@@ -347,22 +362,11 @@ impl Drop for Held {
     fn drop(&mut self) {
         drop(self.guard.take());
         let shared = &self.shared;
-        if lock(&shared.jobs).is_empty() {
-            // A group left open with nobody queued to end it (its last unit
-            // was abandoned, or the task running the queue was cancelled) is
-            // ended by the committer; while the syncer is busy, it wakes the
-            // committer itself once it is free.
-            if shared.queued.load(Ordering::SeqCst) == 0 && shared.group_due() {
-                shared.due.notify_one();
-            }
-            return;
-        }
-        // Jobs queued while the writer was held found it taken: run them.
-        if let (Ok(guard), Ok(runtime)) = (
-            shared.writer.clone().try_lock_owned(),
-            tokio::runtime::Handle::try_current(),
-        ) {
-            runtime.spawn(run_queue(Held::new(guard, shared)));
+        // A group left open with nobody queued to end it (its last unit was
+        // abandoned) is ended by the committer; while the syncer is busy, it
+        // wakes the committer itself once it is free.
+        if shared.queued.load(Ordering::SeqCst) == 0 && shared.group_due() {
+            shared.due.notify_one();
         }
     }
 }
@@ -372,26 +376,21 @@ impl Unit {
         &self.shared.conn
     }
 
-    /// Releases the unit into its group. A unit from `begin` then waits
-    /// until the group is durably committed (dropped while it waits, it is
-    /// still committed with its group, like a commit whose answer was lost);
-    /// a job's unit leaves that wait to the job's caller.
+    /// Releases the unit into its group and waits until the group is durably
+    /// committed (dropped while it waits, it is still committed with its
+    /// group, like a commit whose answer was lost).
     pub(crate) async fn commit(mut self) -> Result<()> {
         control(
-            &lock(&self.shared.conn),
+            &crate::db::lock_writer(&self.shared.conn),
             &["RELEASE SAVEPOINT unit", "SAVEPOINT unit"],
         )?;
         let (done, durable) = oneshot::channel();
         {
-            let mut group = lock(&self.shared.group);
+            let mut group = self.shared.group();
             group.armed = true;
             group.waiting.push(done);
         }
         self.committed = true;
-        if let Holder::Job(handback) = &self.holder {
-            *lock(handback) = Some(durable);
-            return Ok(());
-        }
         if self.shared.group_due() {
             self.shared.commit_and_restart().await;
         }
@@ -405,7 +404,7 @@ impl Drop for Unit {
         if !self.committed {
             // Rolled back before anything else runs; releasing the writer
             // sees to it that the group is ended (see `Held`).
-            lock(&self.shared.group).abandoned = true;
+            self.shared.group().abandoned = true;
         }
     }
 }
@@ -419,8 +418,8 @@ fn control(conn: &Connection, statements: &[&str]) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// A unit, or work queued for the writer, waited [`ACQUIRE_TIMEOUT`] for it.
-pub(crate) fn writer_busy() -> StoreError {
+/// A unit waited [`ACQUIRE_TIMEOUT`] for the writer.
+fn writer_busy() -> StoreError {
     StoreError::Unavailable(format!(
         "the writer stayed busy for {} s",
         ACQUIRE_TIMEOUT.as_secs()
@@ -428,7 +427,7 @@ pub(crate) fn writer_busy() -> StoreError {
 }
 
 /// Waits until a committed unit's group is on disk.
-pub(crate) async fn wait(durable: Durability) -> Result<()> {
+async fn wait(durable: Durability) -> Result<()> {
     match durable.await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(cause)) => Err(StoreError::GroupCommit(cause)),
@@ -437,10 +436,19 @@ pub(crate) async fn wait(durable: Durability) -> Result<()> {
 }
 
 impl Shared {
+    /// The group's state, to change: only the writer's holder may (checked in debug builds).
+    fn group(&self) -> GroupGuard<'_> {
+        debug_assert!(
+            self.writer.try_lock().is_err(),
+            "the group changed by a task that does not hold the writer"
+        );
+        GroupGuard(lock(&self.group))
+    }
+
     /// Opens a group if none is, and the unit's savepoint. The caller holds the writer.
     fn open_unit(&self) -> Result<()> {
         self.roll_back_abandoned();
-        let mut group = lock(&self.group);
+        let mut group = self.group();
         // IMMEDIATE takes the write lock up front, so a group never fails
         // half-way because another process wrote first.
         let start: &[&str] = match (group.open.is_some(), group.armed) {
@@ -449,7 +457,7 @@ impl Shared {
             (false, _) => &["BEGIN IMMEDIATE", "SAVEPOINT unit"],
         };
         if !start.is_empty() {
-            let conn = lock(&self.conn);
+            let conn = crate::db::lock_writer(&self.conn);
             if let Err(e) = control(&conn, start) {
                 if group.open.is_none() {
                     let _ = control(&conn, &["ROLLBACK"]);
@@ -473,18 +481,20 @@ impl Shared {
         };
         group.waiting.len() >= GROUP_MAX_UNITS
             || (self.syncer.is_idle()
-                && ((self.queued.load(Ordering::SeqCst) == 0 && lock(&self.jobs).is_empty())
-                    || opened.elapsed() >= GROUP_MAX_AGE))
+                && (self.queued.load(Ordering::SeqCst) == 0 || opened.elapsed() >= GROUP_MAX_AGE))
     }
 
     /// Undoes an abandoned unit by rolling back to its savepoint, which stays,
     /// armed for the next unit. When that fails the group fails with it.
     fn roll_back_abandoned(&self) {
-        let mut group = lock(&self.group);
+        let mut group = self.group();
         if !group.abandoned {
             return;
         }
-        let rolled_back = control(&lock(&self.conn), &["ROLLBACK TO SAVEPOINT unit"]);
+        let rolled_back = control(
+            &crate::db::lock_writer(&self.conn),
+            &["ROLLBACK TO SAVEPOINT unit"],
+        );
         match rolled_back {
             Ok(()) => {
                 group.abandoned = false;
@@ -500,11 +510,11 @@ impl Shared {
     /// disk, when its units are told too. The caller holds the writer.
     fn commit_group(&self) -> Option<Durability> {
         self.roll_back_abandoned();
-        let mut group = lock(&self.group);
+        let mut group = self.group();
         let opened = group.open?;
         // Numbered before readers can see it (see `seen`).
         let number = self.syncer.number_group();
-        let committed = control(&lock(&self.conn), &["COMMIT"]);
+        let committed = control(&crate::db::lock_writer(&self.conn), &["COMMIT"]);
         if let Err(e) = committed {
             self.fail_group(&mut group, e.to_string());
             return None;
@@ -535,7 +545,11 @@ impl Shared {
         }
         let shared = self.clone();
         let copied = tokio::task::spawn_blocking(move || {
-            lock(&shared.conn).query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            crate::db::lock_writer(&shared.conn).query_row(
+                "PRAGMA wal_checkpoint(PASSIVE)",
+                [],
+                |_| Ok(()),
+            )
         })
         .await;
         if let Ok(Err(e)) = copied {
@@ -545,7 +559,7 @@ impl Shared {
 
     fn fail_group(&self, group: &mut Group, cause: String) {
         tracing::error!(%cause, "a group of write transactions failed");
-        let _ = control(&lock(&self.conn), &["ROLLBACK"]);
+        let _ = control(&crate::db::lock_writer(&self.conn), &["ROLLBACK"]);
         group.open = None;
         group.armed = false;
         group.abandoned = false;
@@ -740,9 +754,12 @@ async fn commit_groups(shared: Weak<Shared>, due: Arc<Notify>) {
 
 #[cfg(test)]
 mod tests {
-    use crate::testing::{remove, scratch};
+    use super::{Group, GroupGuard, GroupWriter, WriterSettings};
+    use crate::testing::{remove, scratch, scratch_with};
     use crate::{Store, StoreError, Tx};
     use std::future::Future;
+    use std::sync::atomic::Ordering;
+    use std::sync::Mutex;
     use std::time::Duration;
 
     /// A unit from `begin` that has written the platform key `name`.
@@ -752,15 +769,27 @@ mod tests {
         tx
     }
 
-    /// Writes the platform key `name`, `bytes` long, as queued work.
-    async fn write_key(store: &Store, name: String, bytes: usize) {
-        store
-            .transact(move |mut tx| async move {
-                tx.ensure_platform_key(&name, &"k".repeat(bytes)).await?;
-                tx.commit().await
-            })
+    /// Writes the platform key `name`, `bytes` long, as one unit.
+    async fn write_key(store: &Store, name: &str, bytes: usize) {
+        let mut tx = store.begin().await.expect("begin");
+        tx.ensure_platform_key(name, &"k".repeat(bytes))
             .await
             .expect("write");
+        tx.commit().await.expect("commit");
+    }
+
+    fn writer(store: &Store) -> &GroupWriter {
+        let crate::Connections::Sqlite { writer, .. } = &store.connections else {
+            unreachable!("a SQLite store")
+        };
+        writer
+    }
+
+    /// Returns once `n` callers wait for the writer.
+    async fn until_queued(store: &Store, n: usize) {
+        while writer(store).shared.queued.load(Ordering::SeqCst) != n {
+            tokio::task::yield_now().await;
+        }
     }
 
     /// Awaits `answered`, which a group left open would keep waiting.
@@ -771,8 +800,8 @@ mod tests {
     }
 
     /// Units that commit are durable and visible to readers once their commit
-    /// returns; units dropped uncommitted leave nothing, though they shared
-    /// groups with the others.
+    /// returns; units dropped uncommitted (a refusal after a write, a repeat)
+    /// leave nothing, though they shared groups with the others.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_group_keeps_committed_units_and_drops_abandoned_ones() {
         let (store, path) = scratch("group").await;
@@ -781,6 +810,8 @@ mod tests {
             tokio::spawn(async move {
                 let name = format!("key-{i}");
                 let tx = begun_with(&store, &name).await;
+                // Some hold the writer across an await of their own.
+                tokio::task::yield_now().await;
                 if i % 3 == 0 {
                     drop(tx);
                     return;
@@ -812,7 +843,7 @@ mod tests {
             tokio::spawn(async move { store.begin().await.expect("begin") })
         };
         // The last waits for the writer, so the first's commit leaves the group open for it.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        until_queued(&store, 1).await;
         let first = tokio::spawn(first.commit());
         drop(last.await.expect("task"));
         within_5s("the first", first)
@@ -824,93 +855,6 @@ mod tests {
         remove(&path);
     }
 
-    /// Queued work runs on whichever task holds the writer, back to back
-    /// with the work queued beside it, and beside units from `begin`: what
-    /// commits is on disk when its caller is answered; what ends without a
-    /// commit (or with an error after a write) leaves nothing.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn queued_work_commits_what_it_commits_and_nothing_else() {
-        let (store, path) = scratch("queued").await;
-        let work = (0..96).map(|i| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                let name = format!("key-{i}");
-                if i % 8 == 7 {
-                    // A use case that holds the writer across its own awaits.
-                    let tx = begun_with(&store, &name).await;
-                    tokio::task::yield_now().await;
-                    tx.commit().await.expect("commit");
-                    return;
-                }
-                let written = name.clone();
-                let answer = store
-                    .transact(move |mut tx| async move {
-                        tx.ensure_platform_key(&written, "secret").await?;
-                        match i % 4 {
-                            // Refused after writing: rolled back.
-                            0 => Err(StoreError::Duplicate),
-                            // Dropped uncommitted: rolled back.
-                            1 => Ok(false),
-                            _ => tx.commit().await.map(|()| true),
-                        }
-                    })
-                    .await;
-                let committed = matches!(answer, Ok(true));
-                assert_eq!(committed, i % 4 >= 2, "key-{i}: {answer:?}");
-                if committed {
-                    // Answered means on disk: any reader sees it now.
-                    assert!(store.platform_key(&name).await.expect("read").is_some());
-                }
-            })
-        });
-        for unit in work.collect::<Vec<_>>() {
-            unit.await.expect("unit");
-        }
-        for i in 0..96 {
-            let stored = store.platform_key(&format!("key-{i}")).await.expect("read");
-            assert_eq!(stored.is_some(), i % 8 == 7 || i % 4 >= 2, "key-{i}");
-        }
-        store.close().await;
-        remove(&path);
-    }
-
-    /// Work whose caller is gone before it starts (a client that hung up
-    /// while it was queued) is not run.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn queued_work_whose_caller_left_is_not_run() {
-        let (store, path) = scratch("left").await;
-        let holder = store.begin().await.expect("begin");
-        let queue = |name: &'static str| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                store
-                    .transact(move |mut tx| async move {
-                        tx.ensure_platform_key(name, "secret").await?;
-                        tx.commit().await
-                    })
-                    .await
-            })
-        };
-        // Both queue behind the holder; the second one's caller goes.
-        let first = queue("first");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let gone = queue("gone");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        gone.abort();
-        let _ = gone.await;
-        let holder = tokio::spawn(holder.commit());
-        // The holder and the first kept their group open for the second,
-        // which is not run: the group is committed all the same.
-        let both = async {
-            first.await.expect("task").expect("first");
-            holder.await.expect("task").expect("holder");
-        };
-        within_5s("the group's units", both).await;
-        assert!(store.platform_key("gone").await.expect("read").is_none());
-        store.close().await;
-        remove(&path);
-    }
-
     /// A unit leaves its group open while others queue for the writer; callers
     /// that give up while queued (a client gone) must not keep later groups
     /// open for good.
@@ -918,18 +862,17 @@ mod tests {
     async fn callers_gone_from_the_queue_do_not_stall_the_group() {
         let (store, path) = scratch("queue").await;
         let holder = begun_with(&store, "held").await;
-        // These queue behind the holder, then their callers give up.
         let quitters: Vec<_> = (0..8)
             .map(|_| {
                 let store = store.clone();
-                tokio::spawn(async move {
-                    let _ = tokio::time::timeout(Duration::from_millis(20), store.begin()).await;
-                })
+                tokio::spawn(async move { drop(store.begin().await) })
             })
             .collect();
-        // They give up while the holder still holds the writer.
+        // They queue behind the holder, then go while it still holds the writer.
+        until_queued(&store, 8).await;
         for quitter in quitters {
-            quitter.await.expect("quitter");
+            quitter.abort();
+            let _ = quitter.await;
         }
         let committed = tokio::spawn(holder.commit());
         within_5s("the holder", committed)
@@ -946,33 +889,67 @@ mod tests {
         remove(&path);
     }
 
+    /// With the queue for the writer full, the next caller is refused at
+    /// once and writes nothing; those queued are served, and once the queue
+    /// has room callers are let in again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_refuses_the_next_caller_at_once() {
+        let (store, path) = scratch_with("full", WriterSettings { queue: 2 }).await;
+        let holder = begun_with(&store, "held").await;
+        let queued: Vec<_> = (0..2)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    begun_with(&store, &format!("queued-{i}"))
+                        .await
+                        .commit()
+                        .await
+                })
+            })
+            .collect();
+        until_queued(&store, 2).await;
+        let refused = store.begin().await.map(drop);
+        assert!(
+            matches!(refused, Err(StoreError::Busy { waiting: 2 })),
+            "{refused:?}"
+        );
+        holder.commit().await.expect("commit");
+        for unit in queued {
+            within_5s("a queued unit", unit)
+                .await
+                .expect("task")
+                .expect("commit");
+        }
+        write_key(&store, "after", 10).await;
+        for name in ["held", "queued-0", "queued-1", "after"] {
+            assert!(
+                store.platform_key(name).await.expect("read").is_some(),
+                "{name}"
+            );
+        }
+        store.close().await;
+        remove(&path);
+    }
+
     /// Under a load that never pauses, a new group opens as soon as one
     /// commits, so the WAL is never found copied to its end and SQLite never
     /// starts it over on its own: the writer copies the rest between two
-    /// groups once the WAL is long, and it stays short. Queued work and units
-    /// from `begin` (every use case but refunds) both see to it.
-    async fn wal_stays_short(queued: bool) {
-        let (store, path) = scratch(if queued { "restart-q" } else { "restart-b" }).await;
+    /// groups once the WAL is long, and it stays short.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wal_starts_over_under_units_that_never_pause() {
+        let (store, path) = scratch("restart").await;
         let wal = format!("{}-wal", path.display());
         let writers: Vec<_> = (0..8)
             .map(|t| {
                 let store = store.clone();
                 tokio::spawn(async move {
                     for i in 0..400 {
-                        let name = format!("key-{t}-{i}");
-                        if queued {
-                            write_key(&store, name, 2000).await;
-                        } else {
-                            let mut tx = store.begin().await.expect("begin");
-                            tx.ensure_platform_key(&name, &"k".repeat(2000))
-                                .await
-                                .expect("write");
-                            tx.commit().await.expect("commit");
-                        }
+                        write_key(&store, &format!("key-{t}-{i}"), 2000).await;
                     }
                 })
             })
             .collect();
+        // The WAL's length, sampled while they write.
         let mut longest = 0;
         while !writers.iter().all(|w| w.is_finished()) {
             longest = longest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
@@ -988,16 +965,6 @@ mod tests {
         remove(&path);
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_wal_starts_over_under_queued_work_that_never_pauses() {
-        wal_stays_short(true).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_wal_starts_over_under_begun_units_that_never_pause() {
-        wal_stays_short(false).await;
-    }
-
     /// The writer never checkpoints: the checkpointer copies synced groups
     /// into the database file, on its own thread.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1005,8 +972,9 @@ mod tests {
         let (store, path) = scratch("checkpoint").await;
         let before = std::fs::metadata(&path).expect("database file").len();
         for i in 0..400 {
-            write_key(&store, format!("key-{i:04}"), 200).await;
+            write_key(&store, &format!("key-{i:04}"), 200).await;
         }
+        // The checkpointer looks every 5 ms in tests; it is given a second.
         let mut grown = false;
         for _ in 0..50 {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -1027,9 +995,7 @@ mod tests {
     #[allow(clippy::await_holding_lock)]
     async fn reads_of_a_group_wait_until_it_is_on_disk() {
         let (store, path) = scratch("durable").await;
-        let crate::Connections::Sqlite { writer, .. } = &store.connections else {
-            unreachable!("a SQLite store")
-        };
+        let writer = writer(&store);
         let paused = writer.shared.syncer.paused.lock().expect("pause");
         let unit = {
             let store = store.clone();
@@ -1040,10 +1006,12 @@ mod tests {
         };
         // Committed: plain readers see it; nothing is synced yet.
         while store.platform_key("k").await.expect("read").is_none() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            tokio::task::yield_now().await;
         }
         let seen = writer.seen();
-        let early = tokio::time::timeout(Duration::from_millis(200), writer.durable(seen)).await;
+        // The sync cannot happen while paused: the wait is pending when
+        // polled (a zero timeout polls its future once before it expires).
+        let early = tokio::time::timeout(Duration::ZERO, writer.durable(seen)).await;
         assert!(
             early.is_err(),
             "a read must not report a group before its sync"
@@ -1054,5 +1022,46 @@ mod tests {
         unit.await.expect("unit");
         store.close().await;
         remove(&path);
+    }
+
+    /// The invariants are checked where they could break: these break them
+    /// on purpose, and the checks must catch it. `change` is made to the
+    /// group's state under its lock, checked as the lock is let go.
+    #[cfg(debug_assertions)]
+    fn change_group(change: impl FnOnce(&mut Group)) {
+        let group = Mutex::new(Group::default());
+        change(&mut GroupGuard(group.lock().expect("lock")));
+    }
+
+    #[cfg(debug_assertions)]
+    #[test]
+    #[should_panic(expected = "outside an open group")]
+    fn an_armed_savepoint_outside_an_open_group_is_caught() {
+        change_group(|group| group.armed = true);
+    }
+
+    #[cfg(debug_assertions)]
+    #[test]
+    #[should_panic(expected = "outside an open group")]
+    fn a_unit_waiting_outside_an_open_group_is_caught() {
+        change_group(|group| group.waiting.push(tokio::sync::oneshot::channel().0));
+    }
+
+    #[cfg(debug_assertions)]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[should_panic(expected = "does not hold the writer")]
+    async fn a_unit_opened_without_the_writer_is_caught() {
+        let (store, _path) = scratch("unheld").await;
+        let _ = writer(&store).shared.open_unit();
+    }
+
+    #[cfg(debug_assertions)]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[should_panic(expected = "in use by another task")]
+    async fn a_statement_beside_another_on_the_writer_is_caught() {
+        let (store, _path) = scratch("contended").await;
+        let mut tx = store.begin().await.expect("begin");
+        let _beside = crate::db::lock(&writer(&store).shared.conn);
+        let _ = tx.ensure_platform_key("k", "secret").await;
     }
 }

@@ -1,9 +1,9 @@
 //! The ledger: postings, their legs, and running balances with floors.
 
-use crate::db::{query, Param};
-use crate::{get_i64, get_opt_i64, get_str, Result, Store, Tx, Writes};
+use crate::db::{query, Param, Row};
+use crate::{get_i64, get_opt_i64, get_str, Result, Store, Tx, Writes, Written};
 use backflow_domain::ledger::{Account, Posting};
-use backflow_domain::Timestamp;
+use backflow_domain::{ClientId, Timestamp};
 
 /// One account's balance in one currency.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,7 +201,7 @@ impl BalanceChange {
 impl Writes {
     /// Adds a balanced posting: its row, its legs and its balance changes. A
     /// debit that would take a floored account below its floor refuses the
-    /// whole batch with [`crate::StoreError::BelowFloor`] (see [`Tx::write`]).
+    /// whole batch: [`Written::BelowFloor`] (see [`Tx::write`]).
     pub fn post(&mut self, posting: &Posting, posting_id: &str, now: Timestamp, floors: Floors) {
         assert!(posting.is_balanced(), "unbalanced posting {posting:?}");
         let mut legs_sql = String::from(
@@ -263,15 +263,15 @@ impl Writes {
 
 impl Tx {
     /// Applies a balanced posting, all or nothing: a debit that would take a
-    /// floored account below its floor fails with [`crate::StoreError::BelowFloor`]
-    /// and leaves no trace in the transaction.
+    /// floored account below its floor answers [`Written::BelowFloor`] and
+    /// leaves no trace in the transaction.
     pub async fn post(
         &mut self,
         posting: &Posting,
         posting_id: &str,
         now: Timestamp,
         floors: Floors,
-    ) -> Result<()> {
+    ) -> Result<Written> {
         let mut writes = Writes::new();
         writes.post(posting, posting_id, now, floors);
         self.write(writes).await
@@ -279,11 +279,15 @@ impl Tx {
 }
 
 impl Store {
-    pub async fn balances(&self, account_prefix: &str) -> Result<Vec<BalanceRow>> {
+    /// A merchant's balances: both its books, every currency.
+    pub async fn merchant_balances(&self, merchant: &ClientId) -> Result<Vec<BalanceRow>> {
+        // Exact account names: a pattern would read other merchants' rows
+        // (`_`, in every sandbox id, matches any character in LIKE).
         let rows = query(
-            "SELECT account, currency, balance, floor FROM ledger_balances WHERE account LIKE $1 ORDER BY account, currency",
+            "SELECT account, currency, balance, floor FROM ledger_balances WHERE account IN ($1, $2) ORDER BY account, currency",
         )
-        .bind(format!("{account_prefix}%"))
+        .bind(Account::MerchantAvailable(merchant.clone()).key())
+        .bind(Account::MerchantReserved(merchant.clone()).key())
         .fetch_all(self.read())
         .await?;
         rows.iter()
@@ -301,95 +305,97 @@ impl Store {
     /// Checks every ledger invariant; an empty list means the ledger is sound.
     pub async fn check_ledger(&self) -> Result<Vec<LedgerBreach>> {
         let mut breaches = Vec::new();
-        let sums = query(
-            "SELECT currency, CAST(SUM(amount) AS BIGINT) AS total FROM ledger_legs GROUP BY currency HAVING SUM(amount) <> 0",
-        )
-        .fetch_all(self.read())
-        .await?;
-        for r in &sums {
-            breaches.push(LedgerBreach::Unbalanced {
-                currency: get_str(r, "currency")?,
-                sum: get_i64(r, "total")?,
-            });
-        }
-        // A batch whose legs cancel out on a merchant's account changes no
-        // balance row (see `Writes::change_balance`), so a merchant account's
-        // legs without a row must sum to 0. Accounts without a floor, which
-        // are not a merchant's, keep no row at all (see `Writes::post`).
-        let drift = query(
-            "SELECT b.account, b.currency, b.balance, CAST(COALESCE(SUM(l.amount), 0) AS BIGINT) AS legs \
-             FROM ledger_balances b LEFT JOIN ledger_legs l ON l.account = b.account AND l.currency = b.currency \
-             GROUP BY b.account, b.currency, b.balance HAVING b.balance <> COALESCE(SUM(l.amount), 0) \
-             UNION ALL \
-             SELECT l.account, l.currency, CAST(0 AS BIGINT) AS balance, CAST(SUM(l.amount) AS BIGINT) AS legs \
-             FROM ledger_legs l WHERE l.account LIKE 'merchant:%' AND NOT EXISTS \
-             (SELECT 1 FROM ledger_balances b WHERE b.account = l.account AND b.currency = l.currency) \
-             GROUP BY l.account, l.currency HAVING SUM(l.amount) <> 0",
-        )
-        .fetch_all(self.read())
-        .await?;
-        for r in &drift {
-            breaches.push(LedgerBreach::BalanceDrift {
-                account: get_str(r, "account")?,
-                currency: get_str(r, "currency")?,
-                stored: get_i64(r, "balance")?,
-                legs: get_i64(r, "legs")?,
-            });
-        }
-        let floors = query(
-            "SELECT account, currency, balance, floor FROM ledger_balances WHERE floor IS NOT NULL AND balance < floor",
-        )
-        .fetch_all(self.read())
-        .await?;
-        for r in &floors {
-            breaches.push(LedgerBreach::BelowFloor {
-                account: get_str(r, "account")?,
-                currency: get_str(r, "currency")?,
-                balance: get_i64(r, "balance")?,
-                floor: get_i64(r, "floor")?,
-            });
-        }
-        let reserved = query(
-            "SELECT b.account, b.currency, b.balance, CAST(COALESCE(SUM(r.held), 0) AS BIGINT) AS held \
-             FROM ledger_balances b LEFT JOIN refunds r ON b.account = 'merchant:' || r.client_id || ':reserved' \
-             AND r.held_currency = b.currency AND r.status = 'PROCESSING' \
-             WHERE b.account LIKE 'merchant:%:reserved' GROUP BY b.account, b.currency, b.balance \
-             HAVING b.balance <> COALESCE(SUM(r.held), 0)",
-        )
-        .fetch_all(self.read())
-        .await?;
-        for r in &reserved {
-            breaches.push(LedgerBreach::ReservedDrift {
-                account: get_str(r, "account")?,
-                currency: get_str(r, "currency")?,
-                reserved: get_i64(r, "balance")?,
-                held: get_i64(r, "held")?,
-            });
-        }
-        let over = query(
-            "SELECT p.payment_id, CASE WHEN p.is_authorization <> 0 THEN p.captured ELSE p.amount END AS refundable, \
-             CAST(SUM(r.amount) AS BIGINT) AS refunded FROM payments p JOIN refunds r ON r.payment_id = p.payment_id \
-             WHERE r.status <> 'FAIL' GROUP BY p.payment_id, p.is_authorization, p.captured, p.amount \
-             HAVING SUM(r.amount) > CASE WHEN p.is_authorization <> 0 THEN p.captured ELSE p.amount END",
-        )
-        .fetch_all(self.read())
-        .await?;
-        for r in &over {
-            breaches.push(LedgerBreach::OverRefunded {
-                payment_id: get_str(r, "payment_id")?,
-                refunded: get_i64(r, "refunded")?,
-                refundable: get_i64(r, "refundable")?,
-            });
+        for (sql, breach) in LEDGER_CHECKS {
+            for r in &query(sql).fetch_all(self.read()).await? {
+                breaches.push(breach(r)?);
+            }
         }
         Ok(breaches)
     }
 }
 
+/// A query that finds the rows breaking one invariant, and how a row reads as the breach.
+type LedgerCheck = (&'static str, fn(&Row) -> Result<LedgerBreach>);
+
+/// The ledger's invariants.
+const LEDGER_CHECKS: [LedgerCheck; 5] = [
+    (
+        "SELECT currency, CAST(SUM(amount) AS BIGINT) AS total FROM ledger_legs GROUP BY currency HAVING SUM(amount) <> 0",
+        |r| {
+            Ok(LedgerBreach::Unbalanced {
+                currency: get_str(r, "currency")?,
+                sum: get_i64(r, "total")?,
+            })
+        },
+    ),
+    // A batch whose legs cancel out on a merchant's account changes no
+    // balance row (see `Writes::change_balance`), so a merchant account's
+    // legs without a row must sum to 0. Accounts without a floor, which
+    // are not a merchant's, keep no row at all (see `Writes::post`).
+    (
+        "SELECT b.account, b.currency, b.balance, CAST(COALESCE(SUM(l.amount), 0) AS BIGINT) AS legs \
+         FROM ledger_balances b LEFT JOIN ledger_legs l ON l.account = b.account AND l.currency = b.currency \
+         GROUP BY b.account, b.currency, b.balance HAVING b.balance <> COALESCE(SUM(l.amount), 0) \
+         UNION ALL \
+         SELECT l.account, l.currency, CAST(0 AS BIGINT) AS balance, CAST(SUM(l.amount) AS BIGINT) AS legs \
+         FROM ledger_legs l WHERE l.account LIKE 'merchant:%' AND NOT EXISTS \
+         (SELECT 1 FROM ledger_balances b WHERE b.account = l.account AND b.currency = l.currency) \
+         GROUP BY l.account, l.currency HAVING SUM(l.amount) <> 0",
+        |r| {
+            Ok(LedgerBreach::BalanceDrift {
+                account: get_str(r, "account")?,
+                currency: get_str(r, "currency")?,
+                stored: get_i64(r, "balance")?,
+                legs: get_i64(r, "legs")?,
+            })
+        },
+    ),
+    (
+        "SELECT account, currency, balance, floor FROM ledger_balances WHERE floor IS NOT NULL AND balance < floor",
+        |r| {
+            Ok(LedgerBreach::BelowFloor {
+                account: get_str(r, "account")?,
+                currency: get_str(r, "currency")?,
+                balance: get_i64(r, "balance")?,
+                floor: get_i64(r, "floor")?,
+            })
+        },
+    ),
+    (
+        "SELECT b.account, b.currency, b.balance, CAST(COALESCE(SUM(r.held), 0) AS BIGINT) AS held \
+         FROM ledger_balances b LEFT JOIN refunds r ON b.account = 'merchant:' || r.client_id || ':reserved' \
+         AND r.held_currency = b.currency AND r.status = 'PROCESSING' \
+         WHERE b.account LIKE 'merchant:%:reserved' GROUP BY b.account, b.currency, b.balance \
+         HAVING b.balance <> COALESCE(SUM(r.held), 0)",
+        |r| {
+            Ok(LedgerBreach::ReservedDrift {
+                account: get_str(r, "account")?,
+                currency: get_str(r, "currency")?,
+                reserved: get_i64(r, "balance")?,
+                held: get_i64(r, "held")?,
+            })
+        },
+    ),
+    (
+        "SELECT p.payment_id, CASE WHEN p.is_authorization <> 0 THEN p.captured ELSE p.amount END AS refundable, \
+         CAST(SUM(r.amount) AS BIGINT) AS refunded FROM payments p JOIN refunds r ON r.payment_id = p.payment_id \
+         WHERE r.status <> 'FAIL' GROUP BY p.payment_id, p.is_authorization, p.captured, p.amount \
+         HAVING SUM(r.amount) > CASE WHEN p.is_authorization <> 0 THEN p.captured ELSE p.amount END",
+        |r| {
+            Ok(LedgerBreach::OverRefunded {
+                payment_id: get_str(r, "payment_id")?,
+                refunded: get_i64(r, "refunded")?,
+                refundable: get_i64(r, "refundable")?,
+            })
+        },
+    ),
+];
+
 #[cfg(test)]
 mod tests {
     use crate::db::query;
     use crate::testing::{remove, scratch};
-    use crate::{Floors, LedgerBreach};
+    use crate::{Floors, LedgerBreach, Written};
     use backflow_domain::ledger::refund_reserved;
     use backflow_domain::{ClientId, Currency, Money, Timestamp};
 
@@ -406,9 +412,8 @@ mod tests {
             overdraft_minor: 1_000,
             enforce: true,
         };
-        tx.post(&reserve, "p1", Timestamp::from_millis(0), floors)
-            .await
-            .expect("post");
+        let posted = tx.post(&reserve, "p1", Timestamp::from_millis(0), floors);
+        assert_eq!(posted.await.expect("post"), Written::Applied);
         query("DELETE FROM ledger_balances WHERE account = $1")
             .bind("merchant:M1:reserved")
             .execute(tx.conn())

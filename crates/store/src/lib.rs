@@ -10,18 +10,21 @@
 
 mod db;
 mod fx;
+mod gauges;
 mod group;
 mod jobs;
 mod ledger;
 mod merchants;
 mod outbox;
 mod payments;
+mod portal;
 mod refunds;
 mod reports;
 mod sandbox;
 mod writes;
 
 pub use fx::FxRate;
+pub use gauges::{Gauges, PoolGauges, LATE_AFTER_MS};
 pub use jobs::Job;
 pub use ledger::{BalanceRow, Floors, LedgerBreach};
 pub use merchants::{MerchantKeys, NewMerchant};
@@ -30,19 +33,22 @@ pub use outbox::{
     NotificationRow, NotificationStatus, ResendOutcome,
 };
 pub use payments::{Capture, PaymentKey};
+pub use portal::{
+    PortalSessionRow, PortalUserRow, PostingRow, RefundDay, RefundFormRow, TransactionCursor,
+    TransactionFilter, TransactionRow,
+};
 pub use refunds::{RefundKey, RefundTotals};
 pub use reports::{ReportTransaction, TransactionKind};
-pub use writes::Writes;
+pub use writes::{Writes, Written};
 
-use db::{Db, Readers, Row, Value};
+use db::{query, Db, Readers, Row, Value};
+pub use group::WriterSettings;
+
 use group::{GroupWriter, Unit};
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyConnection, AnyPool, Connection};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::oneshot;
 
 /// Which database is behind the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,14 +89,16 @@ pub enum StoreError {
     Duplicate,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
-    #[error("account {account} cannot go below its floor")]
-    BelowFloor { account: String },
     #[error("unsupported database URL {0:?}: use sqlite://… or postgres://…")]
     UnsupportedUrl(String),
     #[error("the transaction's group commit failed: {0}")]
     GroupCommit(String),
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+    /// SQLite's writer has as many write transactions waiting as it allows
+    /// ([`WriterSettings::queue`]): nothing was written; the caller may retry.
+    #[error("the writer is busy: {waiting} write transactions wait for it")]
+    Busy { waiting: usize },
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -133,11 +141,17 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 impl Store {
     /// Connects to `url` (`sqlite://FILE` or `postgres://…`) and applies migrations.
     pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, WriterSettings::default()).await
+    }
+
+    /// As [`Store::connect`], with SQLite's writer shared as `writer` says
+    /// (PostgreSQL has no such writer: its pool bounds its connections).
+    pub async fn connect_with(url: &str, writer: WriterSettings) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let store = if url.starts_with("sqlite:") {
             let path = db::sqlite_path(url);
             // Creates the file in WAL mode before sqlx migrates it.
-            let writer = db::open_sqlite(path)?;
+            let conn = db::open_sqlite(path)?;
             let mut migrations =
                 AnyConnection::connect(&format!("sqlite://{}", path.display())).await?;
             MIGRATOR.run(&mut migrations).await?;
@@ -145,7 +159,7 @@ impl Store {
             Self {
                 backend: Backend::Sqlite,
                 connections: Connections::Sqlite {
-                    writer: Arc::new(GroupWriter::start(writer, path)?),
+                    writer: Arc::new(GroupWriter::start(conn, path, writer)?),
                     readers: Arc::new(Readers::open(path, SQLITE_READERS)?),
                 },
             }
@@ -166,11 +180,29 @@ impl Store {
         Ok(store)
     }
 
+    /// PostgreSQL's pool occupancy; SQLite has one writer and fixed readers.
+    pub fn pool_gauges(&self) -> Option<PoolGauges> {
+        match &self.connections {
+            Connections::Postgres(pool) => {
+                let open = pool.size();
+                let idle = u32::try_from(pool.num_idle()).unwrap_or(open);
+                Some(PoolGauges {
+                    open,
+                    in_use: open.saturating_sub(idle),
+                })
+            }
+            Connections::Sqlite { .. } => None,
+        }
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
 
-    /// Starts a write transaction: one use case, one transaction.
+    /// Starts a write transaction: one use case, one transaction. On SQLite
+    /// it holds the one writer until it ends, so a use case awaits nothing
+    /// but its own statements in it; when the queue for the writer is full it
+    /// fails at once with [`StoreError::Busy`] (see `group.rs`).
     pub async fn begin(&self) -> Result<Tx> {
         let work = match &self.connections {
             Connections::Postgres(pool) => Work::Pooled(pool.begin().await?),
@@ -180,35 +212,6 @@ impl Store {
             work,
             backend: self.backend,
         })
-    }
-
-    /// Runs `work` as one write transaction and answers once what it
-    /// committed is on disk. `work` decides: [`Tx::commit`], or drop the
-    /// transaction to roll it back. On SQLite the work is queued for the
-    /// writer and run by the task holding it, back to back with the work
-    /// queued beside it (see `group.rs`), so it must not wait on anything but
-    /// its own statements, nor start another transaction; a caller gone
-    /// before its work started leaves it unrun.
-    pub async fn transact<T, E, F, Fut>(&self, work: F) -> Result<T, E>
-    where
-        F: FnOnce(Tx) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<T, E>> + Send + 'static,
-        T: Send + 'static,
-        E: From<StoreError> + Send + 'static,
-    {
-        let Connections::Sqlite { writer, .. } = &self.connections else {
-            return work(self.begin().await?).await;
-        };
-        let (answer, answered) = oneshot::channel();
-        writer.submit(Box::new(QueuedWork { work, answer })).await;
-        let (outcome, durability) = tokio::time::timeout(group::ACQUIRE_TIMEOUT, answered)
-            .await
-            .map_err(|_| group::writer_busy())?
-            .map_err(|_| StoreError::Unavailable("the writer stopped".into()))?;
-        if let Some(durability) = durability {
-            group::wait(durability).await?;
-        }
-        outcome
     }
 
     /// Runs `read`, whose answer reports what is stored (a refund, a
@@ -223,6 +226,12 @@ impl Store {
             writer.durable(writer.seen()).await?;
         }
         Ok(value)
+    }
+
+    /// Answers once the database does: one cheap query, for readiness checks.
+    pub async fn ping(&self) -> Result<()> {
+        query("SELECT 1 AS one").fetch_one(self.read()).await?;
+        Ok(())
     }
 
     /// Where reads that need no lock run.
@@ -271,45 +280,6 @@ impl Tx {
     }
 }
 
-/// Work for SQLite's writer, and where its answer goes: the outcome, and
-/// the wait for durability when it committed.
-struct QueuedWork<F, T, E> {
-    work: F,
-    answer: oneshot::Sender<(Result<T, E>, Option<group::Durability>)>,
-}
-
-impl<T, E, F, Fut> group::Job for QueuedWork<F, T, E>
-where
-    F: FnOnce(Tx) -> Fut + Send + 'static,
-    Fut: Future<Output = Result<T, E>> + Send + 'static,
-    T: Send + 'static,
-    E: From<StoreError> + Send + 'static,
-{
-    fn wanted(&self) -> bool {
-        !self.answer.is_closed()
-    }
-
-    fn run(
-        self: Box<Self>,
-        unit: Unit,
-        handback: group::Handback,
-    ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        Box::pin(async move {
-            let tx = Tx {
-                work: Work::Unit(unit),
-                backend: Backend::Sqlite,
-            };
-            let outcome = (self.work)(tx).await;
-            let durability = db::lock(&handback).take();
-            let _ = self.answer.send((outcome, durability));
-        })
-    }
-
-    fn refuse(self: Box<Self>, error: StoreError) {
-        let _ = self.answer.send((Err(error.into()), None));
-    }
-}
-
 fn get_str(row: &Row, col: &str) -> Result<String> {
     get_opt_str(row, col)?.ok_or_else(|| corrupt(format!("{col} is NULL")))
 }
@@ -340,11 +310,16 @@ fn corrupt(what: impl std::fmt::Display) -> StoreError {
 
 #[cfg(test)]
 pub(crate) mod testing {
-    use crate::Store;
+    use crate::{Store, WriterSettings};
     use std::path::{Path, PathBuf};
 
     /// A store on a fresh database file, and the file.
     pub(crate) async fn scratch(name: &str) -> (Store, PathBuf) {
+        scratch_with(name, WriterSettings::default()).await
+    }
+
+    /// As [`scratch`], with SQLite's writer shared as `settings` says.
+    pub(crate) async fn scratch_with(name: &str, settings: WriterSettings) -> (Store, PathBuf) {
         let path = std::env::temp_dir().join(format!(
             "backflow-{name}-{}-{}.db",
             std::process::id(),
@@ -352,7 +327,7 @@ pub(crate) mod testing {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos())
         ));
-        let store = Store::connect(&format!("sqlite://{}", path.display()))
+        let store = Store::connect_with(&format!("sqlite://{}", path.display()), settings)
             .await
             .expect("store");
         (store, path)

@@ -39,6 +39,7 @@ fn contract_from_row(row: &Row) -> Result<Contract> {
             .filter(|s| !s.trim().is_empty())
             .map(|s| MethodOverride::parse(s).map_err(corrupt))
             .collect::<Result<_>>()?,
+        refund_channel: get_opt_str(row, "refund_channel")?,
     })
 }
 
@@ -58,7 +59,7 @@ fn merchant_from_row(row: &Row) -> Result<Merchant> {
 }
 
 const MERCHANT_COLUMNS: &str = "client_id, name, settlement_currency, notify_url, legacy_partner_id, legacy_md5_key, \
-    commission_bps, commission_refund, refund_window_days, overdraft_minor, card_acquirer, rate_limit_per_second, method_overrides";
+    commission_bps, commission_refund, refund_window_days, overdraft_minor, card_acquirer, rate_limit_per_second, method_overrides, refund_channel";
 
 async fn fetch_merchant(e: Db<'_>, client_id: &ClientId) -> Result<Option<Merchant>> {
     // Every refund reads its merchant: the statement is built once.
@@ -176,7 +177,8 @@ impl Tx {
             .collect();
         let updated = query(
             "UPDATE merchants SET settlement_currency = $1, commission_bps = $2, commission_refund = $3, refund_window_days = $4, \
-             overdraft_minor = $5, card_acquirer = $6, rate_limit_per_second = $7, method_overrides = $8 WHERE client_id = $9",
+             overdraft_minor = $5, card_acquirer = $6, rate_limit_per_second = $7, method_overrides = $8, \
+             refund_channel = $9 WHERE client_id = $10",
         )
         .bind(settlement_currency.map(|c| c.code()))
         .bind(i64::from(c.commission_bps))
@@ -186,6 +188,7 @@ impl Tx {
         .bind(c.card_acquirer.as_deref())
         .bind(c.rate_limit_per_second.map(i64::from))
         .bind((!overrides.is_empty()).then(|| overrides.join(";")))
+        .bind(c.refund_channel.as_deref())
         .bind(client_id.as_str())
         .execute(self.conn())
         .await?;

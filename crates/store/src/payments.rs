@@ -8,11 +8,11 @@ use backflow_domain::{
 };
 use std::sync::LazyLock;
 
-const PAYMENT_COLUMNS: &str = "payment_id, client_id, door, payment_request_id, currency, amount, method_type, \
+pub(crate) const PAYMENT_COLUMNS: &str = "payment_id, client_id, door, payment_request_id, currency, amount, method_type, \
     product_code, status, is_authorization, captured, capture_closed, settlement_currency, settled, commission, acquirer, \
     chargeback_pending, notify_url, created_at, paid_at";
 
-fn payment_from_row(row: &Row) -> Result<Payment> {
+pub(crate) fn payment_from_row(row: &Row) -> Result<Payment> {
     let currency = Currency::parse(&get_str(row, "currency")?).map_err(corrupt)?;
     let status = get_str(row, "status")?;
     let product = get_str(row, "product_code")?;

@@ -4,7 +4,8 @@
 //! channel's answer makes of it) hands them on as one [`Writes`], so that the
 //! balance changes among them run apart from the rest (see [`Tx::write`]), a
 //! row inserted and changed is written once, and a floored change that is
-//! refused undoes the others.
+//! refused undoes the others. What a batch did is a [`Written`]: a refusal
+//! is an answer of the write, not an error.
 
 use crate::db::{query, Param, Query};
 use crate::ledger::BalanceChange;
@@ -17,8 +18,40 @@ struct Write {
     sql: Cow<'static, str>,
     params: Vec<Param>,
     /// The row it inserts, when a later change of that row in the batch may
-    /// be folded into it (see [`Writes::replace`]).
+    /// be folded into it (see [`Writes::replace`]). A key of such a row
+    /// found taken makes the batch [`Written::Existing`].
     row: Option<String>,
+}
+
+/// What a batch of writes did.
+#[must_use]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written {
+    /// Every write of the batch stands.
+    Applied,
+    /// A floored debit of `account` was refused: none of the batch stands,
+    /// and the transaction goes on.
+    BelowFloor { account: String },
+    /// The batch inserts a row whose key another transaction took meanwhile
+    /// (a request id raced in on another payment). The transaction is
+    /// spoiled, as PostgreSQL leaves it after a unique violation: drop it.
+    Existing,
+}
+
+impl Written {
+    /// For a batch that nothing may refuse: a refusal means the stored
+    /// balances or rows disagree with what the caller read under its locks.
+    pub fn must_stand(self) -> Result<()> {
+        match self {
+            Self::Applied => Ok(()),
+            Self::BelowFloor { account } => Err(StoreError::Corrupt(format!(
+                "{account} refused a change that cannot go below its floor"
+            ))),
+            Self::Existing => Err(StoreError::Corrupt(
+                "a row written under its lock exists already".into(),
+            )),
+        }
+    }
 }
 
 /// Writes that need no answer but whether they changed their rows, applied
@@ -87,14 +120,14 @@ const RELEASE: &str = "RELEASE SAVEPOINT writes";
 
 impl Tx {
     /// Applies a batch, all or nothing: when a floored balance change is
-    /// refused, none of the batch stays and it fails with [`StoreError::BelowFloor`].
+    /// refused, none of the batch stays and it answers [`Written::BelowFloor`].
     ///
     /// Balance changes keep their order among themselves. On PostgreSQL they
     /// run last: a changed row stays locked until the transaction commits,
     /// and the balance rows are the ones every transaction of a merchant
     /// needs. On SQLite, where nothing else writes meanwhile, they run first,
     /// so that a refusal usually comes before anything it would have to undo.
-    pub async fn write(&mut self, writes: Writes) -> Result<()> {
+    pub async fn write(&mut self, writes: Writes) -> Result<Written> {
         let balances = writes
             .balances
             .into_iter()
@@ -102,9 +135,12 @@ impl Tx {
             .map(|b| {
                 let refusable = b.refusable().then(|| b.account().to_owned());
                 let (sql, params) = b.statement();
-                (Cow::Borrowed(sql), params, refusable)
+                (Cow::Borrowed(sql), params, refusable, false)
             });
-        let others = writes.writes.into_iter().map(|w| (w.sql, w.params, None));
+        let others = writes
+            .writes
+            .into_iter()
+            .map(|w| (w.sql, w.params, None, w.row.is_some()));
         let ordered: Vec<_> = match self.backend {
             Backend::Postgres => others.chain(balances).collect(),
             Backend::Sqlite => balances.chain(others).collect(),
@@ -114,21 +150,24 @@ impl Tx {
         let guarded = ordered
             .iter()
             .skip(1)
-            .any(|(_, _, floor_of)| floor_of.is_some());
+            .any(|(_, _, floor_of, _)| floor_of.is_some());
         if guarded {
             query(SAVEPOINT).execute(self.conn()).await?;
         }
-        for (sql, params, floor_of) in ordered {
-            let changed = Query::new(&sql, params).execute(self.conn()).await?;
+        for (sql, params, floor_of, keyed) in ordered {
+            let changed = match Query::new(&sql, params).execute(self.conn()).await {
+                Err(StoreError::Duplicate) if keyed => return Ok(Written::Existing),
+                changed => changed?,
+            };
             if let Some(account) = floor_of.filter(|_| changed == 0) {
                 if guarded {
                     query(ROLLBACK).execute(self.conn()).await?;
                     query(RELEASE).execute(self.conn()).await?;
                 }
-                return Err(StoreError::BelowFloor { account });
+                return Ok(Written::BelowFloor { account });
             }
         }
-        Ok(())
+        Ok(Written::Applied)
     }
 }
 

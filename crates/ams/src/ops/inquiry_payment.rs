@@ -81,14 +81,14 @@ pub async fn handle(call: &Call<'_>, body: &[u8]) -> Result<Value, AmsResult> {
         ));
     }
     for r in &details.refunds {
-        let status = crate::wire::refund_status(r.status);
+        let status = crate::wire::refund_status(r.status());
         transactions.push(transaction(
             "REFUND",
             status,
             r.request_id.as_str(),
             r.id.as_str(),
             r.amount.into(),
-            r.finished_at.unwrap_or(r.created_at),
+            r.finished_at().unwrap_or(r.created_at),
         ));
     }
     let mut v = json!({

@@ -4,7 +4,7 @@ use super::{engine_error, id};
 use crate::result::AmsResult;
 use crate::wire::{check_len, parse_body};
 use crate::Call;
-use backflow_domain::refund::RefundStatus;
+use backflow_domain::refund::RefundState;
 use backflow_domain::{RefundId, RefundRequestId, ResultCode};
 use backflow_store::RefundKey;
 use serde::Deserialize;
@@ -42,13 +42,14 @@ pub async fn handle(call: &Call<'_>, body: &[u8]) -> Result<Value, AmsResult> {
         }
     }
     .map_err(engine_error)?;
-    let status = crate::wire::refund_status(refund.status);
+    let status = crate::wire::refund_status(refund.status());
     // Seed 000: ORDER_IS_CLOSED "is usually returned in the inquiryRefund response";
     // every other outcome is a successful inquiry reporting the refund's status.
-    let result = match (refund.status, refund.result_code) {
-        (RefundStatus::Fail, Some(ResultCode::OrderIsClosed)) => {
-            AmsResult::of(ResultCode::OrderIsClosed)
-        }
+    let result = match &refund.state {
+        RefundState::Fail {
+            code: ResultCode::OrderIsClosed,
+            ..
+        } => AmsResult::of(ResultCode::OrderIsClosed),
         _ => AmsResult::success(),
     };
     let mut v = backflow_engine::notices::ams::refund_fields(&refund);

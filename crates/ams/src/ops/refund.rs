@@ -4,7 +4,7 @@ use super::{amount, engine_error, id};
 use crate::result::AmsResult;
 use crate::wire::{check_len, check_notify_url, parse_body, WireAmount};
 use crate::Call;
-use backflow_domain::refund::{Refund, RefundStatus};
+use backflow_domain::refund::{Refund, RefundState};
 use backflow_domain::{PaymentId, RefundRequestId, ResultCode};
 use backflow_engine::{RefundCommand, RefundMode};
 use serde::Deserialize;
@@ -53,20 +53,19 @@ pub async fn handle(call: &Call<'_>, body: &[u8]) -> Result<Value, AmsResult> {
 
 /// The answer for a refund that exists, as it stands now.
 fn render(r: &Refund) -> Value {
-    let result = match (r.status, r.result_code) {
-        (RefundStatus::Success, _) => AmsResult::success(),
-        (
-            RefundStatus::Processing | RefundStatus::WaitingFunds,
-            Some(ResultCode::UnknownException),
-        ) => AmsResult::new(
+    let result = match &r.state {
+        RefundState::Success(_) | RefundState::Reversed { .. } => AmsResult::success(),
+        RefundState::Processing {
+            timed_out: true, ..
+        } => AmsResult::new(
             ResultCode::UnknownException,
             "The result is not known yet; retry with the same refundRequestId.",
         ),
-        (RefundStatus::Processing | RefundStatus::WaitingFunds, _) => {
+        RefundState::Processing { .. } | RefundState::WaitingFunds { .. } => {
             AmsResult::of(ResultCode::RefundInProcess)
         }
-        (RefundStatus::Fail, code) => AmsResult::new(
-            ResultCode::of_failure(code),
+        RefundState::Fail { code, .. } => AmsResult::new(
+            ResultCode::of_failure(Some(*code)),
             "The refund failed; use a new refundRequestId to try again.",
         ),
     };

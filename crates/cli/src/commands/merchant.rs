@@ -49,6 +49,9 @@ pub struct ContractArgs {
     /// Refund requests allowed per second (default: the server's --refund-rate-limit).
     #[arg(long)]
     rate_limit: Option<u32>,
+    /// The channel refunds go to (default: the server's --refund-channel; the simulator for sandbox merchants).
+    #[arg(long)]
+    refund_channel: Option<String>,
     /// Change a payment method's capabilities, e.g. "QRIS:window_days=14,partial_allowed=false". Repeatable.
     #[arg(long = "method")]
     methods: Vec<String>,
@@ -84,6 +87,7 @@ impl ContractArgs {
             card_acquirer: self.card_acquirer.clone(),
             rate_limit_per_second: self.rate_limit,
             method_overrides,
+            refund_channel: self.refund_channel.clone(),
         };
         Ok((settlement_currency, contract))
     }

@@ -1,8 +1,11 @@
 //! One module per command group; `main.rs` only dispatches.
 
 pub mod fx;
+pub mod jobs;
 pub mod ledger;
 pub mod merchant;
 pub mod notifications;
+pub mod portal;
 pub mod sandbox;
+pub mod seed;
 pub mod serve;

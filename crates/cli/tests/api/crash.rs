@@ -1,6 +1,6 @@
-//! A crash at any instant loses no refund that was answered.
+//! A crash, or a stop, at any instant loses no refund that was answered.
 
-use crate::helpers::{pay_body, run_ok, serve, TestMerchant};
+use crate::helpers::{pay_body, run_ok, serve, Server, TestMerchant};
 use backflow::demo::MerchantCredentialsFile;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -25,6 +25,23 @@ async fn call(
 /// successful, and the ledger balances.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_under_refund_load_loses_no_answered_refund() {
+    answered_refunds_survive(drop).await;
+}
+
+/// SIGTERM under the same load: the server finishes what it answered and exits 0
+/// within its bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_refund_load_exits_cleanly_and_loses_no_answered_refund() {
+    answered_refunds_survive(|server| {
+        let status = server.terminate(Duration::from_secs(30));
+        assert!(status.success(), "backflow serve stopped with {status}");
+    })
+    .await;
+}
+
+/// Runs refund load against a server, stops it with `stop` in the middle of it,
+/// and checks after a restart that every refund answered `S` is there.
+async fn answered_refunds_survive(stop: impl FnOnce(Server)) {
     let dir = tempfile::tempdir().expect("tempdir");
     let first = serve(dir.path());
     let creds: MerchantCredentialsFile = serde_json::from_slice(
@@ -83,7 +100,7 @@ async fn kill_9_under_refund_load_loses_no_answered_refund() {
     while answered.lock().expect("lock").len() < 300 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    drop(first);
+    stop(first);
     for sender in senders {
         sender.await.expect("sender");
     }

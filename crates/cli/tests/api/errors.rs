@@ -1,6 +1,7 @@
 //! Bad input gets its documented result, never a panic.
 
-use crate::helpers::{code, spawn_app, Backend, Signed};
+use crate::helpers::{code, pay_body, spawn_app, spawn_app_with_writer, Backend, Signed};
+use backflow_store::WriterSettings;
 use serde_json::json;
 
 #[tokio::test]
@@ -168,4 +169,51 @@ async fn private_notify_urls_are_refused_for_production_merchants() {
         .send_raw(&app.signed_as(&app.merchant, "refund", body("http://127.0.0.1:9/notify")))
         .await;
     assert_eq!(code(&answer), ("ORDER_NOT_EXIST", "F"));
+}
+
+/// Sends `request` until it is not refused as busy: with no room to wait for
+/// the writer, the server's own background writes (the scheduler) refuse a
+/// request now and then, as the answer asks, it is sent again.
+async fn past_busy<F, Fut>(mut request: F) -> serde_json::Value
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = serde_json::Value>,
+{
+    loop {
+        let answer = request().await;
+        if code(&answer) != ("UNKNOWN_EXCEPTION", "U") {
+            return answer;
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+/// With the queue for SQLite's writer full (here it lets nobody wait), a
+/// refund is refused at once with a signed `U` and writes nothing: sent again
+/// once the writer is free, the same request makes the refund.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_writer_queue_sheds_refunds_with_a_signed_u() {
+    let app = spawn_app_with_writer(Backend::Sqlite, WriterSettings { queue: 0 }).await;
+    let pay = app.signed(
+        "pay",
+        &pay_body("GCASH", "AGREEMENT_PAYMENT", "USD", "1000", false),
+    );
+    let paid = past_busy(|| app.send(&pay)).await;
+    let payment = paid["paymentId"].as_str().expect("paid").to_owned();
+
+    let held = app.hold_writer().await;
+    // `send` checks the answer's signature.
+    let refused = app.refund(&payment, "shed-1", "USD", "100").await;
+    assert_eq!(code(&refused), ("UNKNOWN_EXCEPTION", "U"), "{refused}");
+    drop(held);
+
+    let inquiry = json!({"refundRequestId": "shed-1"});
+    let none = past_busy(|| app.call("inquiryRefund", inquiry.clone())).await;
+    assert_eq!(
+        code(&none),
+        ("REFUND_NOT_EXIST", "F"),
+        "nothing was written: {none}"
+    );
+    let made = past_busy(|| app.refund(&payment, "shed-1", "USD", "100")).await;
+    assert_eq!(code(&made), ("SUCCESS", "S"), "{made}");
 }

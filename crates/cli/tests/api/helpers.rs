@@ -1,5 +1,10 @@
-//! `spawn_app()`: a real Backflow on a random port, against a fresh database.
+//! `spawn_app()`: a real Backflow on a random port, against a fresh database;
+//! `Receiver`: a merchant's notification endpoint; `assert_ledger_sound`.
 
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use backflow::demo::MerchantCredentialsFile;
 use backflow::storage::StorageArgs;
 use backflow::{Application, ServeConfig};
@@ -9,8 +14,10 @@ use backflow_domain::Timestamp;
 use backflow_engine::clock::ManualClock;
 use backflow_engine::{Engine, MerchantSpec};
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -42,7 +49,7 @@ fn postgres_admin_url() -> String {
 }
 
 /// A fresh PostgreSQL database for one test; databases of earlier runs are dropped once per process.
-async fn fresh_postgres_database() -> String {
+pub async fn fresh_postgres_database() -> String {
     use sqlx::Connection;
     static CLEANED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
     let admin = postgres_admin_url();
@@ -97,6 +104,8 @@ pub struct TestApp {
     pub merchant: TestMerchant,
     pub http: reqwest::Client,
     pub data_dir: tempfile::TempDir,
+    /// The database the app runs on, for tests that reach past it.
+    pub database_url: String,
     /// The app's notifier; no background loop runs, tests step it with `dispatch_due`.
     pub notifier: backflow_notify::Notifier,
 }
@@ -175,6 +184,35 @@ impl Signed {
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_configured(
+        backend,
+        backflow_engine::EngineSettings::default(),
+        backflow_store::WriterSettings::default(),
+    )
+    .await
+}
+
+/// [`spawn_app`] with the deployment's settings.
+pub async fn spawn_app_with(
+    backend: Backend,
+    settings: backflow_engine::EngineSettings,
+) -> TestApp {
+    spawn_app_configured(backend, settings, backflow_store::WriterSettings::default()).await
+}
+
+/// [`spawn_app`] with SQLite's writer shared as `writer` says.
+pub async fn spawn_app_with_writer(
+    backend: Backend,
+    writer: backflow_store::WriterSettings,
+) -> TestApp {
+    spawn_app_configured(backend, backflow_engine::EngineSettings::default(), writer).await
+}
+
+async fn spawn_app_configured(
+    backend: Backend,
+    settings: backflow_engine::EngineSettings,
+    writer: backflow_store::WriterSettings,
+) -> TestApp {
     let data_dir = tempfile::tempdir().expect("tempdir");
     let database_url = match backend {
         Backend::Sqlite => None,
@@ -182,22 +220,24 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     };
     // A fixed, recent start so windows and ids are deterministic; tests move it.
     let clock = Arc::new(ManualClock::new(Timestamp(1_795_000_000_000)));
+    let storage = StorageArgs {
+        data_dir: data_dir.path().to_path_buf(),
+        database_url,
+        writer_queue: writer.queue,
+    };
+    let database_url = storage.url().expect("database url");
     let app = Application::build(ServeConfig {
-        storage: StorageArgs {
-            data_dir: data_dir.path().to_path_buf(),
-            database_url,
-        },
+        storage,
         http_addr: "127.0.0.1:0".parse().expect("addr"),
         https_addr: Some("127.0.0.1:0".parse().expect("addr")),
         tls: None,
         clock: clock.clone(),
-        settings: backflow_engine::EngineSettings::default(),
+        settings,
         admin_token: ADMIN_TOKEN.into(),
+        notifier: test_notifier_config(),
     })
     .await
-    .expect("build app")
-    .with_notifier_config(test_notifier_config())
-    .expect("notifier config");
+    .expect("build app");
     let notifier = app.notifier().clone();
     let addr = app.http_addr();
     let https_addr = app.https_addr().expect("https");
@@ -217,11 +257,24 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
             .build()
             .expect("client"),
         data_dir,
+        database_url,
         notifier,
     }
 }
 
 impl TestApp {
+    /// Holds SQLite's writer, as a long write would, once no background
+    /// write (the scheduler's) has it: with no room to wait, `begin` is refused meanwhile.
+    pub async fn hold_writer(&self) -> backflow_store::Tx {
+        loop {
+            match self.engine.store_for_tests().begin().await {
+                Ok(tx) => return tx,
+                Err(backflow_store::StoreError::Busy { .. }) => tokio::task::yield_now().await,
+                Err(e) => panic!("begin: {e}"),
+            }
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
@@ -367,6 +420,28 @@ pub struct Server {
     pub addr: SocketAddr,
 }
 
+impl Server {
+    /// Sends SIGTERM, as a service manager does, and waits up to `bound` for the exit.
+    pub fn terminate(mut self, bound: std::time::Duration) -> std::process::ExitStatus {
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success(), "cannot signal backflow serve");
+        let deadline = std::time::Instant::now() + bound;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "backflow serve did not stop within {bound:?} of SIGTERM"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -376,8 +451,17 @@ impl Drop for Server {
 
 /// Starts `backflow serve` on `data_dir` (SQLite there), on free ports.
 pub fn serve(data_dir: &std::path::Path) -> Server {
+    serve_with(data_dir, |_| {})
+}
+
+/// `serve`, with `configure` applied last to the command (flags, environment, standard error).
+pub fn serve_with(
+    data_dir: &std::path::Path,
+    configure: impl FnOnce(&mut std::process::Command),
+) -> Server {
     use std::io::BufRead;
-    let mut child = backflow()
+    let mut command = backflow();
+    command
         .args([
             "serve",
             "--http-addr",
@@ -391,9 +475,9 @@ pub fn serve(data_dir: &std::path::Path) -> Server {
         .env("BACKFLOW_NOTIFY_CLAIM_SECS", "3")
         .env("BACKFLOW_ADMIN_TOKEN", ADMIN_TOKEN)
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn backflow serve");
+        .stderr(std::process::Stdio::null());
+    configure(&mut command);
+    let mut child = command.spawn().expect("spawn backflow serve");
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = std::io::BufReader::new(stdout).lines();
     let ready = lines.any(|l| l.is_ok_and(|l| l.contains("Backflow is serving")));
@@ -450,4 +534,169 @@ pub fn run_ok(args: &[&str], dir: &std::path::Path) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+// ------------------------------------------------------ notification receivers
+
+/// The body that acknowledges an AMS notification.
+pub const ACK: &str =
+    r#"{"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"success"}}"#;
+
+/// One request a receiver got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+}
+
+/// What a receiver answers.
+#[derive(Clone)]
+pub enum Reply {
+    Status(u16, &'static str),
+    /// Never answers (until the test ends).
+    Hang,
+    /// Waits for `release_all`, then acknowledges.
+    Held,
+    /// HTTP 200 with a body that never ends.
+    Endless,
+}
+
+type Policy = Arc<dyn Fn(&Received, usize) -> Reply + Send + Sync>;
+
+/// A merchant's notification endpoint on a random local port: it records
+/// every request, on any path, and answers as its policy says.
+#[derive(Clone)]
+pub struct Receiver {
+    pub addr: SocketAddr,
+    inner: Arc<ReceiverState>,
+}
+
+struct ReceiverState {
+    policy: Policy,
+    received: Mutex<Vec<Received>>,
+    /// Attempts per body (the body is the same on every attempt).
+    seen: Mutex<HashMap<String, usize>>,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+    release: tokio::sync::Semaphore,
+}
+
+impl Receiver {
+    /// Answers the `nth` (1-based) attempt of each notification as `policy` says.
+    pub async fn start(policy: impl Fn(&Received, usize) -> Reply + Send + Sync + 'static) -> Self {
+        let inner = Arc::new(ReceiverState {
+            policy: Arc::new(policy),
+            received: Mutex::default(),
+            seen: Mutex::default(),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
+            release: tokio::sync::Semaphore::new(0),
+        });
+        let app = axum::Router::new()
+            .fallback(receive)
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { addr, inner }
+    }
+
+    /// Acknowledges every AMS notification at once.
+    pub async fn acking() -> Self {
+        Self::start(|_, _| Reply::Status(200, ACK)).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.inner.received.lock().expect("lock").clone()
+    }
+
+    pub fn count(&self) -> usize {
+        self.inner.received.lock().expect("lock").len()
+    }
+
+    /// The most requests it was answering at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.inner.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    pub fn release_all(&self) {
+        self.inner.release.add_permits(10_000);
+    }
+}
+
+/// Decrements the in-flight count however the handler ends (a client timeout drops it).
+struct InFlightGuard(Arc<ReceiverState>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+async fn receive(State(state): State<Arc<ReceiverState>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
+    let received = Received {
+        path: parts.uri.path().to_owned(),
+        headers: parts.headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    };
+    let nth = {
+        let mut seen = state.seen.lock().expect("lock");
+        let n = seen.entry(received.body.clone()).or_default();
+        *n += 1;
+        *n
+    };
+    state.received.lock().expect("lock").push(received.clone());
+    let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    state.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    let _guard = InFlightGuard(state.clone());
+    match (state.policy)(&received, nth) {
+        Reply::Status(code, body) => {
+            (StatusCode::from_u16(code).expect("status"), body.to_owned()).into_response()
+        }
+        Reply::Hang => std::future::pending().await,
+        Reply::Held => {
+            let _ = state.release.acquire().await.map(|p| p.forget());
+            (StatusCode::OK, ACK).into_response()
+        }
+        Reply::Endless => {
+            let chunk = Bytes::from(vec![b'x'; 16 * 1024]);
+            let stream = futures::stream::repeat(Ok::<_, std::convert::Infallible>(chunk));
+            (StatusCode::OK, Body::from_stream(stream)).into_response()
+        }
+    }
+}
+
+/// Fails the test, naming every breach, unless the ledger is sound.
+pub async fn assert_ledger_sound(app: &TestApp) {
+    let breaches = app
+        .engine
+        .store_for_tests()
+        .check_ledger()
+        .await
+        .expect("check");
+    assert!(
+        breaches.is_empty(),
+        "{:?}",
+        breaches.iter().map(ToString::to_string).collect::<Vec<_>>()
+    );
 }

@@ -1,11 +1,12 @@
 //! The legacy gateway (`/gateway.do`), driven by a client that signs the way
 //! Alipay's legacy clients do: query-string GET and form POST, MD5 and RSA2,
-//! UTF-8 and GBK. Its signing is written here from the spec, independently of
-//! the server's.
+//! UTF-8 and GBK. Its signing is written here from docs/wire.md#legacy-signing,
+//! independently of the server's.
 
-use crate::helpers::{on_both_backends, spawn_app, Backend, TestApp};
-use axum::extract::State;
-use axum::routing::post;
+use crate::helpers::{
+    assert_ledger_sound, on_both_backends, spawn_app, spawn_app_with_writer, Backend, Receiver,
+    Reply, TestApp,
+};
 use backflow_crypto::{b64, decode_pem_body, decode_signature_base64, SigningKey, VerifyingKey};
 use backflow_domain::ledger::PostingKind;
 use backflow_domain::payment::{Door, ProductCode};
@@ -13,9 +14,9 @@ use backflow_domain::{
     ClientId, Clock, Currency, Money, PaymentRequestId, RefundRequestId, Timestamp,
 };
 use backflow_engine::{MerchantSpec, PayCommand};
-use backflow_store::RefundKey;
+use backflow_store::{RefundKey, WriterSettings};
 use md5::{Digest, Md5};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 // ---------------------------------------------------------------- the client
 
@@ -312,17 +313,18 @@ async fn paid_trade(
     out_trade_no: &str,
     total_fee: &str,
 ) -> Answer {
-    let a = m
-        .call("create_forex_trade")
+    let a = trade(m, out_trade_no, total_fee).post(app).await;
+    assert_eq!(a.outcome(), ("T".into(), String::new()), "{}", a.body);
+    a
+}
+
+fn trade(m: &LegacyMerchant, out_trade_no: &str, total_fee: &str) -> Call {
+    m.call("create_forex_trade")
         .param("out_trade_no", out_trade_no)
         .param("subject", "order")
         .param("currency", "USD")
         .param("total_fee", total_fee)
         .param("product_code", "NEW_OVERSEAS_SELLER")
-        .post(app)
-        .await;
-    assert_eq!(a.outcome(), ("T".into(), String::new()), "{}", a.body);
-    a
 }
 
 fn refund(m: &LegacyMerchant, out_trade_no: &str, out_return_no: &str, amount: &str) -> Call {
@@ -343,43 +345,54 @@ fn f(code: &str) -> (String, String) {
     ("F".into(), code.into())
 }
 
-// ---------------------------------------------------------- notifications
+/// With no room to wait for SQLite's writer, a refund the writer cannot take
+/// now answers the wire's system error, signed, and writes nothing: sent
+/// again once the writer is free, the same request makes the refund.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_writer_queue_answers_a_system_exception() {
+    let app = spawn_app_with_writer(Backend::Sqlite, WriterSettings { queue: 0 }).await;
+    let m = LegacyMerchant::demo(&app);
+    // The scheduler's own writes refuse a request now and then; it is sent again.
+    let busy = f("SYSTEM_EXCEPTION");
+    let paid = loop {
+        let a = trade(&m, "order-busy", "10.00").post(&app).await;
+        if a.outcome() != busy {
+            break a;
+        }
+    };
+    assert_eq!(paid.outcome(), t(), "{}", paid.body);
 
-/// A merchant's notification endpoint: records form bodies, answers `success`.
-#[derive(Clone, Default)]
-struct Receiver {
-    bodies: Arc<Mutex<Vec<String>>>,
+    let held = app.hold_writer().await;
+    let refused = refund(&m, "order-busy", "busy-1", "1.00").get(&app).await;
+    assert_eq!(refused.outcome(), busy);
+    assert_eq!(
+        refused.xml("sign").expect("sign"),
+        m.md5(b"error=SYSTEM_EXCEPTION")
+    );
+    drop(held);
+    let mut made = refund(&m, "order-busy", "busy-1", "1.00").get(&app).await;
+    while made.outcome() == busy {
+        made = refund(&m, "order-busy", "busy-1", "1.00").get(&app).await;
+    }
+    assert_eq!(made.outcome(), t(), "{}", made.body);
 }
 
-impl Receiver {
-    async fn start() -> (Self, String) {
-        let receiver = Self::default();
-        let app = axum::Router::new()
-            .route(
-                "/notify",
-                post(|State(r): State<Receiver>, body: String| async move {
-                    r.bodies.lock().expect("lock").push(body);
-                    "success"
-                }),
-            )
-            .with_state(receiver.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let url = format!("http://{}/notify", listener.local_addr().expect("addr"));
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        (receiver, url)
-    }
+// ---------------------------------------------------------- notifications
 
-    /// Every notification received, as pairs.
-    fn received(&self) -> Vec<Vec<(String, String)>> {
-        self.bodies
-            .lock()
-            .expect("lock")
-            .iter()
-            .map(|b| url_pairs(b))
-            .collect()
-    }
+/// A legacy merchant's notification endpoint: answers `success`.
+async fn legacy_receiver() -> (Receiver, String) {
+    let receiver = Receiver::start(|_, _| Reply::Status(200, "success")).await;
+    let url = receiver.url("/notify");
+    (receiver, url)
+}
+
+/// Every notification received, as pairs.
+fn received_forms(receiver: &Receiver) -> Vec<Vec<(String, String)>> {
+    receiver
+        .received()
+        .iter()
+        .map(|r| url_pairs(&r.body))
+        .collect()
 }
 
 fn url_pairs(body: &str) -> Vec<(String, String)> {
@@ -419,7 +432,7 @@ async fn notify_verify(app: &TestApp, partner: &str, notify_id: &str) -> String 
 async fn a_legacy_merchant_goes_through_the_whole_path(backend: Backend) {
     let app = spawn_app(backend).await;
     let m = LegacyMerchant::demo(&app);
-    let (receiver, notify_url) = Receiver::start().await;
+    let (receiver, notify_url) = legacy_receiver().await;
 
     let trade = paid_trade(&app, &m, "order-1", "100.00").await;
     assert_eq!(trade.status, 200);
@@ -445,12 +458,9 @@ async fn a_legacy_merchant_goes_through_the_whole_path(backend: Backend) {
         "nothing but T for MD5: {}",
         sync.body
     );
-    assert_eq!(receiver.received().len(), 0);
+    assert_eq!(receiver.count(), 0);
     app.notifier.dispatch_due().await.expect("dispatch");
-    assert!(
-        receiver.received().is_empty(),
-        "a sync refund is not notified"
-    );
+    assert!(receiver.count() == 0, "a sync refund is not notified");
 
     let rest = refund(&m, "order-1", "return-2", "70.00")
         .param("is_sync", "N")
@@ -459,8 +469,8 @@ async fn a_legacy_merchant_goes_through_the_whole_path(backend: Backend) {
         .await;
     assert_eq!(rest.outcome(), t(), "{}", rest.body);
     app.notifier.dispatch_due().await.expect("dispatch");
-    let received = receiver.received();
-    assert_eq!(received.len(), 1, "{:?}", receiver.bodies);
+    let received = received_forms(&receiver);
+    assert_eq!(received.len(), 1, "{:?}", receiver.received());
     let notice = &received[0];
     assert_eq!(field(notice, "notify_type"), "refund_status_sync");
     assert_eq!(field(notice, "out_trade_no"), "order-1");
@@ -534,13 +544,7 @@ async fn a_legacy_merchant_goes_through_the_whole_path(backend: Backend) {
         .get(&app)
         .await;
     assert_eq!(nothing.body, "No balance amount data in the period");
-    let breaches = app
-        .engine
-        .store_for_tests()
-        .check_ledger()
-        .await
-        .expect("check");
-    assert!(breaches.is_empty(), "{breaches:?}");
+    assert_ledger_sound(&app).await;
 }
 on_both_backends!(a_legacy_merchant_goes_through_the_whole_path);
 
@@ -923,7 +927,7 @@ on_both_backends!(rsa2_and_gbk);
 /// fails at 180 days without a notification.
 async fn async_refunds_wait_for_funds_for_180_days(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (receiver, notify_url) = Receiver::start().await;
+    let (receiver, notify_url) = legacy_receiver().await;
     let funded = LegacyMerchant::demo(&app);
     let never = LegacyMerchant::create(&app).await;
     let usd = Currency::parse("USD").expect("usd");
@@ -961,7 +965,7 @@ async fn async_refunds_wait_for_funds_for_180_days(backend: Backend) {
                 )
                 .await
                 .expect("refund")
-                .status
+                .status()
         }
     };
     use backflow_domain::refund::RefundStatus;
@@ -996,7 +1000,7 @@ async fn async_refunds_wait_for_funds_for_180_days(backend: Backend) {
     assert_eq!(status(&funded).await, RefundStatus::Success);
     assert_eq!(status(&never).await, RefundStatus::WaitingFunds);
     app.notifier.dispatch_due().await.expect("dispatch");
-    let received = receiver.received();
+    let received = received_forms(&receiver);
     assert_eq!(received.len(), 1);
     assert_eq!(field(&received[0], "out_return_no"), "wait-async");
     assert_eq!(field(&received[0], "refund_status"), "REFUND_SUCCESS");
@@ -1006,11 +1010,7 @@ async fn async_refunds_wait_for_funds_for_180_days(backend: Backend) {
     app.engine.run_due_jobs().await.expect("jobs");
     assert_eq!(status(&never).await, RefundStatus::Fail);
     app.notifier.dispatch_due().await.expect("dispatch");
-    assert_eq!(
-        receiver.received().len(),
-        1,
-        "a refund that expires is not notified"
-    );
+    assert_eq!(receiver.count(), 1, "a refund that expires is not notified");
     assert_eq!(
         refund(&never, "wait-order", "wait-async", "4.00")
             .param("notify_url", &notify_url)
@@ -1019,13 +1019,7 @@ async fn async_refunds_wait_for_funds_for_180_days(backend: Backend) {
             .outcome(),
         f("MERCHANT_BALANCE_NOT_ENOUGH")
     );
-    let breaches = app
-        .engine
-        .store_for_tests()
-        .check_ledger()
-        .await
-        .expect("check");
-    assert!(breaches.is_empty(), "{breaches:?}");
+    assert_ledger_sound(&app).await;
 }
 on_both_backends!(async_refunds_wait_for_funds_for_180_days);
 

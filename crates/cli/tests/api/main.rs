@@ -2,13 +2,18 @@
 
 mod helpers;
 
+mod browser;
 mod cli;
 mod crash;
 mod errors;
 mod interop;
 mod legacy;
 mod notifications;
+mod ops;
 mod payments;
+mod portal;
+mod production;
 mod properties;
 mod refund_engine;
 mod refunds;
+mod seed;

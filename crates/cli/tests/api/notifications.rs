@@ -5,17 +5,14 @@
 //! the admin endpoint and the CLI.
 
 use crate::helpers::{
-    on_both_backends, serve, spawn_app, test_notifier_config, TestApp, ADMIN_TOKEN,
+    on_both_backends, serve, spawn_app, test_notifier_config, Received, Receiver, Reply, TestApp,
+    ACK, ADMIN_TOKEN,
 };
-use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
 use backflow_crypto::ams::{parse_signature_header, signed_content};
 use backflow_domain::merchant::Merchant;
 use backflow_domain::payment::{Door, Payment};
-use backflow_domain::refund::{Refund, RefundStatus};
-use backflow_domain::{ClientId, Clock, RefundId, RefundRequestId};
+use backflow_domain::refund::{Hold, Refund, RefundState, RefundStatus, Settlement};
+use backflow_domain::{ClientId, Clock, Money, RefundId, RefundRequestId};
 use backflow_engine::notices;
 use backflow_notify::{Notifier, RETRY_DELAYS_MS};
 use backflow_store::{
@@ -24,150 +21,8 @@ use backflow_store::{
 };
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-const ACK: &str =
-    r#"{"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"success"}}"#;
-
-/// One request a receiver got.
-#[derive(Debug, Clone)]
-struct Received {
-    path: String,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Received {
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-    }
-}
-
-/// What a receiver answers.
-#[derive(Clone)]
-enum Reply {
-    Status(u16, &'static str),
-    /// Never answers (until the test ends).
-    Hang,
-    /// Waits for `release`, then acknowledges.
-    Held,
-    /// HTTP 200 with a body that never ends.
-    Endless,
-}
-
-type Policy = Arc<dyn Fn(&Received, usize) -> Reply + Send + Sync>;
-
-/// A merchant's notification endpoint on a random local port.
-#[derive(Clone)]
-struct Receiver {
-    addr: SocketAddr,
-    inner: Arc<ReceiverState>,
-}
-
-struct ReceiverState {
-    policy: Policy,
-    received: Mutex<Vec<Received>>,
-    /// Attempts per body (the body is the same on every attempt).
-    seen: Mutex<HashMap<String, usize>>,
-    in_flight: AtomicUsize,
-    max_in_flight: AtomicUsize,
-    release: tokio::sync::Semaphore,
-}
-
-impl Receiver {
-    /// Answers the `nth` (1-based) attempt of each notification as `policy` says.
-    async fn start(policy: impl Fn(&Received, usize) -> Reply + Send + Sync + 'static) -> Self {
-        let inner = Arc::new(ReceiverState {
-            policy: Arc::new(policy),
-            received: Mutex::default(),
-            seen: Mutex::default(),
-            in_flight: AtomicUsize::new(0),
-            max_in_flight: AtomicUsize::new(0),
-            release: tokio::sync::Semaphore::new(0),
-        });
-        let app = axum::Router::new()
-            .fallback(receive)
-            .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { addr, inner }
-    }
-
-    async fn acking() -> Self {
-        Self::start(|_, _| Reply::Status(200, ACK)).await
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn received(&self) -> Vec<Received> {
-        self.inner.received.lock().expect("lock").clone()
-    }
-
-    fn count(&self) -> usize {
-        self.inner.received.lock().expect("lock").len()
-    }
-
-    fn release_all(&self) {
-        self.inner.release.add_permits(10_000);
-    }
-}
-
-/// Decrements the in-flight count however the handler ends (a client timeout drops it).
-struct InFlightGuard(Arc<ReceiverState>);
-
-impl Drop for InFlightGuard {
-    fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-async fn receive(State(state): State<Arc<ReceiverState>>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
-    let body = axum::body::to_bytes(body, 1 << 20)
-        .await
-        .unwrap_or_default();
-    let received = Received {
-        path: parts.uri.path().to_owned(),
-        headers: parts.headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    };
-    let nth = {
-        let mut seen = state.seen.lock().expect("lock");
-        let n = seen.entry(received.body.clone()).or_default();
-        *n += 1;
-        *n
-    };
-    state.received.lock().expect("lock").push(received.clone());
-    let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-    state.max_in_flight.fetch_max(now, Ordering::SeqCst);
-    let _guard = InFlightGuard(state.clone());
-    match (state.policy)(&received, nth) {
-        Reply::Status(code, body) => {
-            (StatusCode::from_u16(code).expect("status"), body.to_owned()).into_response()
-        }
-        Reply::Hang => std::future::pending().await,
-        Reply::Held => {
-            let _ = state.release.acquire().await.map(|p| p.forget());
-            (StatusCode::OK, ACK).into_response()
-        }
-        Reply::Endless => {
-            let chunk = Bytes::from(vec![b'x'; 16 * 1024]);
-            let stream = futures::stream::repeat(Ok::<_, std::convert::Infallible>(chunk));
-            (StatusCode::OK, Body::from_stream(stream)).into_response()
-        }
-    }
-}
 
 /// A real merchant, payment and final refund to notify about, made through the API.
 struct Subject {
@@ -217,11 +72,33 @@ impl Subject {
         let mut r = self.refund.clone();
         r.id = RefundId::parse(format!("{}{n:05}", &self.refund.id.as_str()[..30])).expect("id");
         r.request_id = RefundRequestId::parse(format!("notify-{n}")).expect("id");
-        r.status = status;
         r.notify_url = notify_url.map(str::to_owned);
-        if status == RefundStatus::Fail {
-            r.result_code = Some(backflow_domain::ResultCode::ProcessFail);
-        }
+        let held = Money::new(r.state.settlement_currency(), r.amount.minor);
+        let hold = Hold {
+            amount: held,
+            quote: None,
+        };
+        r.state = match status {
+            RefundStatus::Processing => RefundState::Processing {
+                hold,
+                timed_out: false,
+            },
+            RefundStatus::WaitingFunds => RefundState::WaitingFunds {
+                currency: held.currency,
+            },
+            RefundStatus::Success => RefundState::Success(Settlement {
+                held,
+                settled: held,
+                quote: None,
+                commission_returned: 0,
+                finished_at: r.created_at,
+            }),
+            RefundStatus::Fail => RefundState::Fail {
+                code: backflow_domain::ResultCode::ProcessFail,
+                released: hold,
+                finished_at: r.created_at,
+            },
+        };
         r
     }
 
@@ -234,6 +111,12 @@ impl Subject {
                 .expect("refund_final");
         }
         tx.commit().await.expect("commit");
+    }
+
+    /// Owes `receiver` the notification of one successful refund.
+    async fn owe_one(&self, app: &TestApp, receiver: &Receiver) {
+        let refund = self.refund(1, RefundStatus::Success, Some(&receiver.url("/n")));
+        self.owe(app, &self.merchant, &[refund]).await;
     }
 }
 
@@ -372,12 +255,7 @@ async fn retry_schedule_follows_the_manual_clock(backend: crate::helpers::Backen
     let app = spawn_app(backend).await;
     let receiver = Receiver::start(|_, _| Reply::Status(500, ACK)).await;
     let s = subject(&app).await;
-    s.owe(
-        &app,
-        &s.merchant,
-        &[s.refund(1, RefundStatus::Success, Some(&receiver.url("/n")))],
-    )
-    .await;
+    s.owe_one(&app, &receiver).await;
     let store = app.engine.store_for_tests();
     assert_eq!(app.notifier.dispatch_due().await.expect("dispatch"), 1);
     let mut request_times = vec![receiver.received()[0].header("request-time").to_owned()];
@@ -446,12 +324,7 @@ async fn misses_until_a_real_acknowledgement(backend: crate::helpers::Backend) {
     })
     .await;
     let s = subject(&app).await;
-    s.owe(
-        &app,
-        &s.merchant,
-        &[s.refund(1, RefundStatus::Success, Some(&receiver.url("/n")))],
-    )
-    .await;
+    s.owe_one(&app, &receiver).await;
     let store = app.engine.store_for_tests();
     app.notifier.dispatch_due().await.expect("dispatch");
     for delay in &RETRY_DELAYS_MS[..3] {
@@ -497,12 +370,7 @@ async fn a_hanging_receiver_times_out_and_is_retried() {
     })
     .await;
     let s = subject(&app).await;
-    s.owe(
-        &app,
-        &s.merchant,
-        &[s.refund(1, RefundStatus::Success, Some(&receiver.url("/n")))],
-    )
-    .await;
+    s.owe_one(&app, &receiver).await;
     let started = Instant::now();
     assert_eq!(app.notifier.dispatch_due().await.expect("dispatch"), 1);
     let timeout = test_notifier_config().post_timeout;
@@ -530,12 +398,7 @@ async fn answers_are_read_only_up_to_the_limit() {
     let app = spawn_app(crate::helpers::Backend::Sqlite).await;
     let receiver = Receiver::start(|_, _| Reply::Endless).await;
     let s = subject(&app).await;
-    s.owe(
-        &app,
-        &s.merchant,
-        &[s.refund(1, RefundStatus::Success, Some(&receiver.url("/n")))],
-    )
-    .await;
+    s.owe_one(&app, &receiver).await;
     let started = Instant::now();
     app.notifier.dispatch_due().await.expect("dispatch");
     // Without the limit the endless answer runs into the timeout instead.
@@ -597,14 +460,14 @@ async fn a_slow_merchant_cannot_starve_the_others() {
     }
     assert_eq!(fast.count(), 5, "the fast merchant waited for the slow one");
     assert_eq!(
-        slow.inner.max_in_flight.load(Ordering::SeqCst),
+        slow.max_in_flight(),
         config.max_in_flight_per_merchant,
         "the slow merchant holds exactly its cap"
     );
     slow.release_all();
     let attempts = pump.await.expect("join").expect("dispatch");
     assert_eq!(attempts, slow_rows.len() + fast_rows.len());
-    assert!(slow.inner.max_in_flight.load(Ordering::SeqCst) <= config.max_in_flight_per_merchant);
+    assert!(slow.max_in_flight() <= config.max_in_flight_per_merchant);
     assert!(all_rows(app.engine.store_for_tests())
         .await
         .iter()
@@ -796,12 +659,7 @@ async fn an_expired_claim_is_retried_and_logged_as_abandoned(backend: crate::hel
     let app = spawn_app(backend).await;
     let receiver = Receiver::acking().await;
     let s = subject(&app).await;
-    s.owe(
-        &app,
-        &s.merchant,
-        &[s.refund(1, RefundStatus::Success, Some(&receiver.url("/n")))],
-    )
-    .await;
+    s.owe_one(&app, &receiver).await;
     let store = app.engine.store_for_tests();
     // A node claims the row, then dies before recording anything.
     let now = app.clock.now();
@@ -978,12 +836,7 @@ async fn admin_endpoint_and_cli_list_and_resend() {
     })
     .await;
     let s = subject(&app).await;
-    s.owe(
-        &app,
-        &s.merchant,
-        &[s.refund(1, RefundStatus::Success, Some(&receiver.url("/n")))],
-    )
-    .await;
+    s.owe_one(&app, &receiver).await;
     app.notifier.dispatch_due().await.expect("dispatch");
     for delay in RETRY_DELAYS_MS {
         app.clock.advance_millis(delay);
@@ -1143,7 +996,7 @@ async fn kill_9_mid_delivery_then_restart_delivers() {
     let engine = backflow_engine::Engine::new(
         store.clone(),
         Arc::new(backflow_engine::clock::SystemClock),
-        Box::new(backflow_engine::channels::Simulator),
+        backflow_engine::channels::Channels::simulator(),
     );
     let creds: Value = serde_json::from_slice(
         &std::fs::read(dir.path().join("demo-merchant.json")).expect("credentials"),
@@ -1234,12 +1087,7 @@ async fn the_background_loop_delivers_and_stops_on_shutdown() {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(notifier.run(stopped));
     let s = subject(&app).await;
-    s.owe(
-        &app,
-        &s.merchant,
-        &[s.refund(1, RefundStatus::Success, Some(&receiver.url("/n")))],
-    )
-    .await;
+    s.owe_one(&app, &receiver).await;
     wait_for("the background delivery", Duration::from_secs(10), || {
         receiver.count() == 1
     })

@@ -1,6 +1,6 @@
 //! Sandbox payments: wallets, the cashier checkout page, card authorisation and capture.
 
-use crate::helpers::{code, on_both_backends, spawn_app, Backend};
+use crate::helpers::{assert_ledger_sound, code, on_both_backends, spawn_app, Backend};
 use serde_json::json;
 
 async fn cards_refund_only_what_was_captured(backend: Backend) {
@@ -59,31 +59,24 @@ async fn cards_refund_only_what_was_captured(backend: Backend) {
             json!("REFUND")
         ]
     );
-    assert!(app
-        .engine
-        .store_for_tests()
-        .check_ledger()
-        .await
-        .expect("check")
-        .is_empty());
+    assert_ledger_sound(&app).await;
 }
 on_both_backends!(cards_refund_only_what_was_captured);
 
 #[tokio::test]
 async fn cashier_payments_complete_on_the_checkout_page() {
     let app = spawn_app(Backend::Sqlite).await;
-    let body = app
-        .call(
-            "pay",
-            json!({
-                "productCode": "CASHIER_PAYMENT",
-                "paymentRequestId": "cashier-1",
-                "paymentAmount": {"currency": "USD", "value": "250"},
-                "paymentMethod": {"paymentMethodType": "ALIPAY_HK"},
-                "env": {"terminalType": "WEB"},
-            }),
-        )
-        .await;
+    // One pay request, sent again later; only its amount may change.
+    let cashier_pay = |value: &str| {
+        json!({
+            "productCode": "CASHIER_PAYMENT",
+            "paymentRequestId": "cashier-1",
+            "paymentAmount": {"currency": "USD", "value": value},
+            "paymentMethod": {"paymentMethodType": "ALIPAY_HK"},
+            "env": {"terminalType": "WEB"},
+        })
+    };
+    let body = app.call("pay", cashier_pay("250")).await;
     assert_eq!(code(&body), ("PAYMENT_IN_PROCESS", "U"));
     let url = body["normalUrl"].as_str().expect("normalUrl");
     assert!(
@@ -116,31 +109,11 @@ async fn cashier_payments_complete_on_the_checkout_page() {
         ("SUCCESS", "S")
     );
     // Repeating the pay request answers with the payment as it stands now.
-    let again = app
-        .call(
-            "pay",
-            json!({
-                "productCode": "CASHIER_PAYMENT",
-                "paymentRequestId": "cashier-1",
-                "paymentAmount": {"currency": "USD", "value": "250"},
-                "paymentMethod": {"paymentMethodType": "ALIPAY_HK"},
-            }),
-        )
-        .await;
+    let again = app.call("pay", cashier_pay("250")).await;
     assert_eq!(
         (code(&again), again["paymentId"].as_str()),
         (("SUCCESS", "S"), Some(payment))
     );
-    let inconsistent = app
-        .call(
-            "pay",
-            json!({
-                "productCode": "CASHIER_PAYMENT",
-                "paymentRequestId": "cashier-1",
-                "paymentAmount": {"currency": "USD", "value": "251"},
-                "paymentMethod": {"paymentMethodType": "ALIPAY_HK"},
-            }),
-        )
-        .await;
+    let inconsistent = app.call("pay", cashier_pay("251")).await;
     assert_eq!(code(&inconsistent), ("REPEAT_REQ_INCONSISTENT", "F"));
 }

@@ -2,7 +2,7 @@
 //! failures, timeouts and reversals keep every ledger invariant, and what is
 //! refunded never exceeds what was paid or captured.
 
-use crate::helpers::{spawn_app, Backend};
+use crate::helpers::{assert_ledger_sound, spawn_app, Backend};
 use backflow_domain::ledger::PostingKind;
 use backflow_domain::payment::{Door, ProductCode};
 use backflow_domain::{
@@ -140,14 +140,13 @@ proptest! {
                         let _ = engine.move_merchant_funds(&merchant, Money::new(usd, *amount), PostingKind::Adjustment, "prop").await;
                     }
                 }
-                let breaches = engine.store_for_tests().check_ledger().await.expect("check");
-                assert!(breaches.is_empty(), "after {op:?}: {:?}", breaches.iter().map(ToString::to_string).collect::<Vec<_>>());
+                assert_ledger_sound(&app).await;
             }
             // Everything scheduled finishes, and the ledger is still sound.
             app.clock.advance_days(2);
             engine.run_due_jobs().await.expect("jobs");
             assert_eq!(engine.store_for_tests().pending_job_count().await.expect("count"), 0);
-            assert!(engine.store_for_tests().check_ledger().await.expect("check").is_empty());
+            assert_ledger_sound(&app).await;
         });
     }
 }

@@ -1,7 +1,7 @@
 //! The refund engine through the AMS door: every refund-path code with its
 //! status, FX settlement, commission, async completion, reversals, the ledger.
 
-use crate::helpers::{code, on_both_backends, spawn_app, Backend, TestApp};
+use crate::helpers::{assert_ledger_sound, code, on_both_backends, spawn_app, Backend, TestApp};
 use backflow_domain::ledger::PostingKind;
 use backflow_domain::merchant::{CommissionRefund, Contract};
 use backflow_domain::method::MethodOverride;
@@ -39,26 +39,12 @@ async fn balance(app: &TestApp, book: &str, currency: &str) -> i64 {
         .map_or(0, |r| r.balance)
 }
 
-async fn assert_ledger_sound(app: &TestApp) {
-    let breaches = app
-        .engine
-        .store_for_tests()
-        .check_ledger()
-        .await
-        .expect("check");
-    assert!(
-        breaches.is_empty(),
-        "{:?}",
-        breaches.iter().map(ToString::to_string).collect::<Vec<_>>()
-    );
-}
-
 async fn inquire(app: &TestApp, refund: &Value) -> Value {
     app.call("inquiryRefund", json!({"refundId": refund["refundId"]}))
         .await
 }
 
-/// Every refund-path result code of the spec, produced through the public API, with its status.
+/// Every refund-path result code (docs/wire.md#result-codes), produced through the public API, with its status.
 async fn every_refund_code_with_its_status(backend: Backend) {
     let app = spawn_app(backend).await;
     let mut seen: Vec<(String, String)> = Vec::new();

@@ -1,6 +1,6 @@
 //! The refund path through the AMS door.
 
-use crate::helpers::{code, on_both_backends, spawn_app, Backend};
+use crate::helpers::{assert_ledger_sound, code, on_both_backends, spawn_app, Backend};
 use backflow_domain::{ClientId, PaymentId};
 use futures::future::join_all;
 use serde_json::json;
@@ -41,13 +41,7 @@ async fn partial_refunds_then_exceed_then_inquire(backend: Backend) {
         .call("inquiryRefund", json!({"refundRequestId": "nope"}))
         .await;
     assert_eq!(code(&missing), ("REFUND_NOT_EXIST", "F"));
-    assert!(app
-        .engine
-        .store_for_tests()
-        .check_ledger()
-        .await
-        .expect("check")
-        .is_empty());
+    assert_ledger_sound(&app).await;
 }
 on_both_backends!(partial_refunds_then_exceed_then_inquire);
 
@@ -86,13 +80,7 @@ async fn concurrent_refunds_never_over_refund(backend: Backend) {
         .await
         .expect("payment");
     assert_eq!(details.refunds.len(), 100);
-    assert!(app
-        .engine
-        .store_for_tests()
-        .check_ledger()
-        .await
-        .expect("check")
-        .is_empty());
+    assert_ledger_sound(&app).await;
 }
 on_both_backends!(concurrent_refunds_never_over_refund);
 
@@ -124,6 +112,33 @@ async fn concurrent_duplicates_make_one_refund(backend: Backend) {
     assert_eq!(refunds.len(), 1);
 }
 on_both_backends!(concurrent_duplicates_make_one_refund);
+
+/// One refund request id sent at once for two payments: one refund is made,
+/// and the other request answers as a repeat of it, which names another
+/// payment. On PostgreSQL the loser finds the request id taken as it inserts.
+async fn one_request_id_raced_on_two_payments_makes_one_refund(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let first = app.paid_payment("USD", "1000").await;
+    let second = app.paid_payment("USD", "1000").await;
+    for round in 0..20 {
+        let request = |payment: &str| {
+            app.signed(
+                "refund",
+                &json!({"refundRequestId": format!("race-{round}"), "paymentId": payment, "refundAmount": {"currency": "USD", "value": "10"}}),
+            )
+        };
+        let (a, b) = (request(&first), request(&second));
+        let answers = join_all([app.send(&a), app.send(&b)]).await;
+        let mut codes: Vec<_> = answers.iter().map(code).collect();
+        codes.sort_unstable();
+        assert_eq!(
+            codes,
+            [("REPEAT_REQ_INCONSISTENT", "F"), ("SUCCESS", "S")],
+            "round {round}: {answers:?}"
+        );
+    }
+}
+on_both_backends!(one_request_id_raced_on_two_payments_makes_one_refund);
 
 async fn refusals_name_the_first_broken_rule(backend: Backend) {
     let app = spawn_app(backend).await;

@@ -1,9 +1,9 @@
-//! AMS notification bodies (spec/ams.md, "notifyRefund"): JSON, signed by the
+//! AMS notification bodies (docs/wire.md#notifyrefund): JSON, signed by the
 //! notifier with the merchant's platform key on every attempt.
 
 use backflow_domain::fx::Quote;
 use backflow_domain::payment::Payment;
-use backflow_domain::refund::{Refund, RefundStatus};
+use backflow_domain::refund::{Refund, RefundState, RefundStatus};
 use backflow_domain::{Money, ResultCode, Timestamp};
 use backflow_store::Capture;
 use serde_json::{json, Value};
@@ -38,12 +38,12 @@ pub fn refund_fields(r: &Refund) -> Value {
         "refundId": r.id.as_str(),
         "refundAmount": amount(r.amount),
     });
-    if let (RefundStatus::Success, Some(t)) = (r.status, r.finished_at) {
-        v["refundTime"] = json!(time(t));
+    if let RefundState::Success(s) | RefundState::Reversed { settlement: s, .. } = &r.state {
+        v["refundTime"] = json!(time(s.finished_at));
     }
-    if let Some(q) = &r.quote {
-        v["grossSettlementAmount"] = amount(r.settled.unwrap_or(r.held));
-        v["settlementQuote"] = quote(q, r.finished_at.unwrap_or(r.created_at));
+    if let Some((gross, q)) = r.state.settlement_amount() {
+        v["grossSettlementAmount"] = amount(gross);
+        v["settlementQuote"] = quote(q, r.finished_at().unwrap_or(r.created_at));
     }
     if let Some(a) = &r.acquirer {
         v["acquirerInfo"] = json!({
@@ -51,7 +51,7 @@ pub fn refund_fields(r: &Refund) -> Value {
             "acquirerMerchantId": a.merchant_id,
             "acquirerTransactionId": a.transaction_id,
             "referenceRequestId": r.id.as_str(),
-            "acquirerResultCode": if r.status == RefundStatus::Fail { "FAIL" } else { "SUCCESS" },
+            "acquirerResultCode": if r.status() == RefundStatus::Fail { "FAIL" } else { "SUCCESS" },
             "acquirerResultMessage": "success",
         });
         v["acquirerReferenceNo"] = json!(a.reference_no);
@@ -59,7 +59,7 @@ pub fn refund_fields(r: &Refund) -> Value {
     v
 }
 
-/// `settlementQuote`: `quotePrice` is a JSON number, `guaranteed` a JSON boolean (spec/ams.md).
+/// `settlementQuote`: `quotePrice` is a JSON number, `guaranteed` a JSON boolean (docs/wire.md#json-shapes).
 fn quote(q: &Quote, at: Timestamp) -> Value {
     let price: Value = serde_json::from_str(&q.rate.to_decimal_string()).unwrap_or(Value::Null);
     json!({
@@ -74,11 +74,11 @@ fn quote(q: &Quote, at: Timestamp) -> Value {
 
 /// `notifyType=REFUND_RESULT` for a refund that reached SUCCESS or FAIL.
 pub fn refund_result(payment: &Payment, refund: &Refund) -> String {
-    let succeeded = refund.status == RefundStatus::Success;
+    let succeeded = refund.status() == RefundStatus::Success;
     let result = if succeeded {
         success()
     } else {
-        let code = ResultCode::of_failure(refund.result_code);
+        let code = ResultCode::of_failure(refund.result_code());
         result(code, ResultCode::ProcessFail.message())
     };
     let mut body = refund_fields(refund);

@@ -1,4 +1,4 @@
-//! Legacy notification bodies (spec/legacy.md, "Refund notification"):
+//! Legacy notification bodies (docs/wire.md#refund-notification):
 //! form-encoded, UTF-8, signed inside the body with the merchant's MD5 key.
 //! No value is ever empty, since clients verify without empty values.
 
@@ -38,7 +38,7 @@ pub fn refund_status_sync(
     notify_id: &str,
     now: Timestamp,
 ) -> String {
-    let succeeded = refund.status == RefundStatus::Success;
+    let succeeded = refund.status() == RefundStatus::Success;
     let mut fields = vec![
         ("notify_type", "refund_status_sync".to_owned()),
         ("notify_id", notify_id.to_owned()),
@@ -58,7 +58,7 @@ pub fn refund_status_sync(
         ),
     ];
     if !succeeded {
-        let code = LegacyCode::from(ResultCode::of_failure(refund.result_code));
+        let code = LegacyCode::from(ResultCode::of_failure(refund.result_code()));
         fields.push(("error_code", code.as_str().to_owned()));
     }
     signed_form(fields, &merchant.legacy_md5_key)
@@ -103,6 +103,7 @@ mod tests {
     use backflow_crypto::legacy::{verify, Verifier};
     use backflow_domain::merchant::Contract;
     use backflow_domain::payment::{Door, PaymentStatus, ProductCode};
+    use backflow_domain::refund::{Hold, RefundState, Settlement};
     use backflow_domain::{
         ClientId, Currency, PaymentId, PaymentRequestId, RefundId, RefundRequestId,
     };
@@ -150,25 +151,36 @@ mod tests {
     }
 
     fn refund(status: RefundStatus, result_code: Option<ResultCode>) -> Refund {
+        let state = match (status, result_code) {
+            (RefundStatus::Fail, Some(code)) => RefundState::Fail {
+                code,
+                released: Hold {
+                    amount: usd(1),
+                    quote: None,
+                },
+                finished_at: Timestamp(0),
+            },
+            (RefundStatus::Success, None) => RefundState::Success(Settlement {
+                held: usd(1),
+                settled: usd(1),
+                quote: None,
+                commission_returned: 0,
+                finished_at: Timestamp(0),
+            }),
+            other => panic!("no final refund is {other:?}"),
+        };
         Refund {
             id: RefundId::parse("F1").unwrap(),
             merchant: merchant().client_id,
             request_id: RefundRequestId::parse("return-1").unwrap(),
             payment_id: PaymentId::parse("P1").unwrap(),
             amount: usd(1),
-            status,
             reason: None,
             notify_url: None,
-            result_code,
             notify_on_final: true,
-            held: usd(1),
-            settled: Some(usd(1)),
-            quote: None,
-            commission_returned: 0,
             acquirer: None,
-            reversed_at: None,
             created_at: Timestamp(0),
-            finished_at: Some(Timestamp(0)),
+            state,
         }
     }
 

@@ -21,8 +21,8 @@ use url::{Host, Url};
 /// Writes the notification owed for a refund that just became final, in the caller's transaction.
 ///
 /// URL: the refund's `notify_url`, else the merchant's configured one; neither → no row.
-/// Door AMS → `notifyType=REFUND_RESULT` JSON (spec/ams.md); door Legacy →
-/// `notify_type=refund_status_sync` form (spec/legacy.md).
+/// Door AMS → `notifyType=REFUND_RESULT` JSON; door Legacy →
+/// `notify_type=refund_status_sync` form (docs/wire.md, both).
 pub async fn refund_final(
     tx: &mut Tx,
     merchant: &Merchant,
@@ -30,7 +30,7 @@ pub async fn refund_final(
     refund: &Refund,
     now: Timestamp,
 ) -> Result<()> {
-    if !refund.status.is_final() {
+    if !refund.status().is_final() {
         return Err(EngineError::Invalid(format!(
             "refund {} is not final; there is no result to notify",
             refund.id

@@ -13,14 +13,18 @@ use backflow_engine::EngineError;
 use backflow_store::FxRate;
 
 pub(crate) async fn handle(call: &Call<'_>) -> Result<Reply, LegacyCode> {
-    let text = match rates(call, cny()?).await {
-        Ok(rates) => rates.iter().map(line).collect(),
+    match rates(call, cny()?).await {
+        Ok(rates) => {
+            let lines: Vec<[String; 4]> = rates.iter().map(line).collect();
+            Ok(super::file(
+                lines.iter().map(|l| l.iter().map(String::as_str)),
+            ))
+        }
         Err(e) => {
             tracing::error!(error = %e, "forex_rate_file: cannot read rates");
-            "System exception".to_owned()
+            Ok(Reply::Text(super::SYSTEM_EXCEPTION.into()))
         }
-    };
-    Ok(Reply::Text(text))
+    }
 }
 
 async fn rates(call: &Call<'_>, cny: Currency) -> Result<Vec<FxRate>, EngineError> {
@@ -29,11 +33,11 @@ async fn rates(call: &Call<'_>, cny: Currency) -> Result<Vec<FxRate>, EngineErro
 }
 
 /// `YYYYMMDD|HHMMSS|CCY|rate`.
-fn line(r: &FxRate) -> String {
-    format!(
-        "{}|000000|{}|{}\n",
+fn line(r: &FxRate) -> [String; 4] {
+    [
         r.date.replace('-', ""),
-        r.base,
-        r.rate.to_decimal_string()
-    )
+        "000000".to_owned(),
+        r.base.to_string(),
+        r.rate.to_decimal_string(),
+    ]
 }

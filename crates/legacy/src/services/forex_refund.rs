@@ -5,7 +5,7 @@ use super::{amount, cny, foreign_currency, optional, product_code, required, url
 use crate::beijing;
 use crate::reply::{legacy_code, success, Reply};
 use backflow_domain::payment::Door;
-use backflow_domain::refund::RefundStatus;
+use backflow_domain::refund::RefundState;
 use backflow_domain::LegacyCode;
 use backflow_domain::{PaymentRequestId, RefundRequestId, ResultCode};
 use backflow_engine::{RefundCommand, RefundMode};
@@ -65,11 +65,12 @@ pub(crate) async fn handle(call: &Call<'_>) -> Result<Reply, LegacyCode> {
         .await
         .map_err(|e| legacy_code(&e, Some(payment.status)))?;
     // A repeat answers as the original did: T unless the refund failed.
-    match refund.status {
-        RefundStatus::Fail => Err(ResultCode::of_failure(refund.result_code).into()),
-        RefundStatus::Success | RefundStatus::Processing | RefundStatus::WaitingFunds => {
-            Ok(Reply::Xml(success()))
-        }
+    match &refund.state {
+        RefundState::Fail { code, .. } => Err(ResultCode::of_failure(Some(*code)).into()),
+        RefundState::Processing { .. }
+        | RefundState::WaitingFunds { .. }
+        | RefundState::Success(_)
+        | RefundState::Reversed { .. } => Ok(Reply::Xml(success())),
     }
 }
 

@@ -162,9 +162,79 @@ fn product_code(params: &Params) -> Result<(), LegacyCode> {
     }
 }
 
+/// Records as the gateway's files write them: fields joined by `|`, each
+/// record ended by `\n`, a field quoted only when it holds a `|`, a quote or
+/// a line break (a merchant's own ids may).
+fn pipe_separated<'a, R>(records: impl IntoIterator<Item = R>) -> Result<String, csv::Error>
+where
+    R: IntoIterator<Item = &'a str>,
+{
+    let mut writer = csv::WriterBuilder::new()
+        .delimiter(b'|')
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    for record in records {
+        writer.write_record(record)?;
+    }
+    let bytes = writer.into_inner().map_err(|e| e.into_error())?;
+    String::from_utf8(bytes).map_err(|e| csv::Error::from(std::io::Error::other(e)))
+}
+
+/// A file's answer: its records, or the gateway's sentence when they cannot be written.
+fn file<'a, R>(records: impl IntoIterator<Item = R>) -> Reply
+where
+    R: IntoIterator<Item = &'a str>,
+{
+    match pipe_separated(records) {
+        Ok(text) => Reply::Text(text),
+        Err(e) => {
+            tracing::error!(error = %e, "legacy file: cannot write the lines");
+            Reply::Text(SYSTEM_EXCEPTION.into())
+        }
+    }
+}
+
+/// What the gateway answers when a file cannot be made.
+const SYSTEM_EXCEPTION: &str = "System exception";
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn files_quote_only_what_needs_it() {
+        let ordinary = [
+            [
+                "2025043001",
+                "12.50",
+                "USD",
+                "20250430152658",
+                "",
+                "P",
+                "0.38",
+                "P",
+                "",
+            ],
+            [
+                "r-1",
+                "1.00",
+                "USD",
+                "20250430152658",
+                "20250501000000",
+                "R",
+                "0.00",
+                "L",
+                "2025043001",
+            ],
+        ];
+        let joined: String = ordinary.iter().map(|r| r.join("|") + "\n").collect();
+        assert_eq!(pipe_separated(ordinary).unwrap(), joined);
+        assert_eq!(
+            pipe_separated([["a|b", "say \"hi\"", "two\nlines", ""]]).unwrap(),
+            "\"a|b\"|\"say \"\"hi\"\"\"|\"two\nlines\"|\n"
+        );
+        assert_eq!(pipe_separated(Vec::<[&str; 2]>::new()).unwrap(), "");
+    }
 
     #[test]
     fn amounts_follow_the_legacy_rules() {

@@ -88,7 +88,7 @@ pub(crate) async fn answer(
         Ok(lines) => render(&lines, call.engine.clock().now(), empty),
         Err(e) => {
             tracing::error!(error = %e, "legacy file: cannot read transactions");
-            Reply::Text("System exception".into())
+            Reply::Text(super::SYSTEM_EXCEPTION.into())
         }
     }
 }
@@ -99,7 +99,7 @@ fn render(lines: &[ReportTransaction], now: Timestamp, empty: &str) -> Reply {
     if lines.is_empty() {
         return Reply::Text(empty.to_owned());
     }
-    let text: Vec<String> = lines
+    let records: Vec<[String; 9]> = lines
         .iter()
         .map(|t| {
             let settles = settles_at(t.at);
@@ -115,20 +115,19 @@ fn render(lines: &[ReportTransaction], now: Timestamp, empty: &str) -> Reply {
             };
             let charge = Money::new(t.settled.currency, t.commission_minor);
             [
-                t.reference.as_str(),
-                &t.settled.major_string(),
-                t.settled.currency.code(),
-                &beijing::compact(t.at),
-                &settlement_time,
-                kind,
-                &charge.major_string(),
-                status,
-                remarks,
+                t.reference.clone(),
+                t.settled.major_string(),
+                t.settled.currency.code().to_owned(),
+                beijing::compact(t.at),
+                settlement_time,
+                kind.to_owned(),
+                charge.major_string(),
+                status.to_owned(),
+                remarks.to_owned(),
             ]
-            .join("|")
         })
         .collect();
-    Reply::Text(text.join("\n") + "\n")
+    super::file(records.iter().map(|r| r.iter().map(String::as_str)))
 }
 
 #[cfg(test)]
