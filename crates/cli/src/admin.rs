@@ -4,7 +4,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use backflow_domain::{ClientId, PaymentId};
 use backflow_engine::{Engine, EngineError};
@@ -22,6 +22,11 @@ pub fn router(engine: Engine, token: Arc<str>) -> Router {
         .route(
             "/admin/payments/{client_id}/{payment_id}/chargeback",
             post(chargeback),
+        )
+        .route("/admin/reports/{client_id}", get(crate::reports_api::list))
+        .route(
+            "/admin/reports/{client_id}/{name}",
+            get(crate::reports_api::download),
         )
         .with_state(engine.clone())
         .merge(backflow_notify::admin_router(engine))

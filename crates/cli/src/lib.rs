@@ -5,6 +5,7 @@ pub mod admin;
 pub mod app;
 pub mod commands;
 pub mod demo;
+mod reports_api;
 pub mod storage;
 pub mod tls;
 

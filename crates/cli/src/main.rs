@@ -1,6 +1,8 @@
 //! `backflow`: the refund platform's command line.
 
-use backflow::commands::{fx, ledger, merchant, notifications, sandbox, serve};
+use backflow::commands::{
+    fx, ledger, merchant, notifications, reconcile, reports, sandbox, serve, settle,
+};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -37,6 +39,15 @@ enum Command {
     /// Sandbox error injection.
     #[command(subcommand)]
     Sandbox(sandbox::SandboxCommand),
+    /// Day reports: generate, list.
+    #[command(subcommand)]
+    Reports(reports::ReportsCommand),
+    /// Check a day's reports and settlement batches against the ledger; exits non-zero on any difference.
+    Reconcile(reconcile::ReconcileArgs),
+    /// Run the settlement batches due on a day.
+    Settle(settle::SettleArgs),
+    /// Set a merchant's settlement cycle and minimum settlement amount.
+    SettleTerms(settle::TermsArgs),
 }
 
 #[tokio::main]
@@ -55,6 +66,10 @@ async fn main() -> ExitCode {
         Command::Ledger(command) => ledger::run(command).await,
         Command::Fx(command) => fx::run(command).await,
         Command::Sandbox(command) => sandbox::run(command).await,
+        Command::Reports(command) => reports::run(command).await,
+        Command::Reconcile(args) => reconcile::run(args).await,
+        Command::Settle(args) => settle::run(args).await,
+        Command::SettleTerms(args) => settle::run_terms(args).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -12,6 +12,7 @@ pub mod method;
 pub mod money;
 pub mod payment;
 pub mod refund;
+pub mod settlement;
 
 pub use clock::{Clock, Timestamp};
 pub use ids::*;

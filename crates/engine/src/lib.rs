@@ -16,8 +16,10 @@ mod merchants;
 pub mod notices;
 mod payments;
 mod refunds;
+pub mod reports;
 pub mod sandbox;
 mod scheduler;
+mod settlement;
 
 pub use error::{EngineError, Result};
 pub use merchants::{CreatedMerchant, MerchantSpec};
@@ -40,6 +42,8 @@ pub struct EngineSettings {
     pub method_overrides: Vec<(String, MethodOverride)>,
     /// Refund requests per second and merchant when its contract sets none.
     pub refund_rate_per_second: u32,
+    /// What the scheduler does when a day ends; `None` closes no days.
+    pub day_close: Option<reports::DayClose>,
 }
 
 impl Default for EngineSettings {
@@ -47,6 +51,7 @@ impl Default for EngineSettings {
         Self {
             method_overrides: Vec::new(),
             refund_rate_per_second: 1000,
+            day_close: None,
         }
     }
 }

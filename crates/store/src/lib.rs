@@ -8,6 +8,7 @@
 //! every node shares one pool and money is serialised by row locks
 //! (`SELECT … FOR UPDATE`).
 
+mod day_report;
 mod db;
 mod fx;
 mod group;
@@ -19,8 +20,10 @@ mod payments;
 mod refunds;
 mod reports;
 mod sandbox;
+mod settlement;
 mod writes;
 
+pub use day_report::{DayRow, DayRowKind};
 pub use fx::FxRate;
 pub use jobs::Job;
 pub use ledger::{BalanceRow, Floors, LedgerBreach};
@@ -32,6 +35,7 @@ pub use outbox::{
 pub use payments::{Capture, PaymentKey};
 pub use refunds::{RefundKey, RefundTotals};
 pub use reports::{ReportTransaction, TransactionKind};
+pub use settlement::SettlementBatch;
 pub use writes::Writes;
 
 use db::{Db, Readers, Row, Value};

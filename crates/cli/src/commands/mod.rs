@@ -4,5 +4,8 @@ pub mod fx;
 pub mod ledger;
 pub mod merchant;
 pub mod notifications;
+pub mod reconcile;
+pub mod reports;
 pub mod sandbox;
 pub mod serve;
+pub mod settle;

@@ -99,6 +99,8 @@ pub struct TestApp {
     pub data_dir: tempfile::TempDir,
     /// The app's notifier; no background loop runs, tests step it with `dispatch_due`.
     pub notifier: backflow_notify::Notifier,
+    /// The PostgreSQL database's URL; `None` on SQLite (DATA_DIR/backflow.db).
+    pub database_url: Option<String>,
 }
 
 /// A merchant's side of the wire: its key and the platform key it trusts.
@@ -175,6 +177,14 @@ impl Signed {
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| backflow_engine::EngineSettings::default()).await
+}
+
+/// [`spawn_app`] with engine settings made for its data directory.
+pub async fn spawn_app_with(
+    backend: Backend,
+    settings: impl FnOnce(&std::path::Path) -> backflow_engine::EngineSettings,
+) -> TestApp {
     let data_dir = tempfile::tempdir().expect("tempdir");
     let database_url = match backend {
         Backend::Sqlite => None,
@@ -185,13 +195,13 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     let app = Application::build(ServeConfig {
         storage: StorageArgs {
             data_dir: data_dir.path().to_path_buf(),
-            database_url,
+            database_url: database_url.clone(),
         },
         http_addr: "127.0.0.1:0".parse().expect("addr"),
         https_addr: Some("127.0.0.1:0".parse().expect("addr")),
         tls: None,
         clock: clock.clone(),
-        settings: backflow_engine::EngineSettings::default(),
+        settings: settings(data_dir.path()),
         admin_token: ADMIN_TOKEN.into(),
     })
     .await
@@ -218,6 +228,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
             .expect("client"),
         data_dir,
         notifier,
+        database_url,
     }
 }
 

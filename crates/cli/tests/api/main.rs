@@ -12,3 +12,4 @@ mod payments;
 mod properties;
 mod refund_engine;
 mod refunds;
+mod reports;
