@@ -17,7 +17,7 @@ fn not_found(message: &str) -> Response {
 fn merchant_and_dir(
     engine: &Engine,
     client_id: String,
-) -> Result<(ClientId, std::path::PathBuf), Response> {
+) -> Result<(ClientId, std::path::PathBuf), Box<Response>> {
     let merchant = ClientId::parse(client_id).map_err(|e| {
         (
             StatusCode::BAD_REQUEST,
@@ -27,7 +27,7 @@ fn merchant_and_dir(
     })?;
     let dir = engine
         .reports_dir()
-        .ok_or_else(|| not_found("this server keeps no reports"))?;
+        .ok_or_else(|| Box::new(not_found("this server keeps no reports")))?;
     Ok((merchant, dir.to_owned()))
 }
 
@@ -35,7 +35,7 @@ fn merchant_and_dir(
 pub async fn list(State(engine): State<Engine>, Path(client_id): Path<String>) -> Response {
     let (merchant, dir) = match merchant_and_dir(&engine, client_id) {
         Ok(found) => found,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     match list_reports(&dir, &merchant) {
         Ok(files) => Json(json!({
@@ -57,7 +57,7 @@ pub async fn download(
 ) -> Response {
     let (merchant, dir) = match merchant_and_dir(&engine, client_id) {
         Ok(found) => found,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Some(path) = report_path(&dir, &merchant, &name) else {
         return not_found("no such report");

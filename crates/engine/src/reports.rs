@@ -49,6 +49,9 @@ pub const COLUMNS: [&str; 23] = [
     "remarks",
 ];
 
+/// How many rows a report writes between two progress reports.
+const PROGRESS_EVERY: u64 = 10_000;
+
 /// The acquirer named when no external one processed the transaction.
 pub const OWN_ACQUIRER: &str = "BACKFLOW";
 
@@ -485,6 +488,7 @@ impl Engine {
         };
         out.write_record(COLUMNS).map_err(csv_error)?;
         let mut rows = 0u64;
+        let mut next_progress = PROGRESS_EVERY;
         let mut failed = None;
         let streamed = self
             .store()
@@ -496,8 +500,9 @@ impl Engine {
                     ));
                 }
                 rows += 1;
-                if rows % 10_000 == 0 {
+                if rows == next_progress {
                     progress(rows);
+                    next_progress += PROGRESS_EVERY;
                 }
                 Ok(())
             })
