@@ -26,6 +26,11 @@ pub fn router(engine: Engine, token: Arc<str>) -> Router {
         )
         .route("/admin/jobs", get(jobs))
         .route("/admin/jobs/{id}/retry", post(retry_job))
+        .route("/admin/reports/{client_id}", get(crate::reports_api::list))
+        .route(
+            "/admin/reports/{client_id}/{name}",
+            get(crate::reports_api::download),
+        )
         .with_state(engine.clone())
         .merge(backflow_notify::admin_router(engine))
         .layer(axum::middleware::from_fn(

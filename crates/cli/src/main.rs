@@ -1,6 +1,9 @@
 //! `backflow`: the refund platform's command line.
 
-use backflow::commands::{fx, jobs, ledger, merchant, notifications, portal, sandbox, seed, serve};
+use backflow::commands::{
+    fx, jobs, ledger, merchant, notifications, portal, reconcile, reports, sandbox, seed, serve,
+    settle,
+};
 use backflow::logging::{self, LogFormat};
 use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
@@ -55,6 +58,15 @@ enum Command {
     /// The merchant portal's users.
     #[command(subcommand)]
     Portal(portal::PortalCommand),
+    /// Day reports: generate, list.
+    #[command(subcommand)]
+    Reports(reports::ReportsCommand),
+    /// Check a day's reports and settlement batches against the ledger; exits non-zero on any difference.
+    Reconcile(reconcile::ReconcileArgs),
+    /// Run the settlement batches due on a day.
+    Settle(settle::SettleArgs),
+    /// Set a merchant's settlement cycle and minimum settlement amount.
+    SettleTerms(settle::TermsArgs),
 }
 
 #[tokio::main]
@@ -80,6 +92,10 @@ async fn main() -> ExitCode {
             Ok(())
         }
         Command::Portal(command) => portal::run(command).await,
+        Command::Reports(command) => reports::run(command).await,
+        Command::Reconcile(args) => reconcile::run(args).await,
+        Command::Settle(args) => settle::run(args).await,
+        Command::SettleTerms(args) => settle::run_terms(args).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -24,6 +24,8 @@ pub enum Account {
     CommissionRevenue,
     /// Money merchants send in (or take out) outside payments: top-ups and adjustments.
     MerchantFunding,
+    /// Funds paid out to merchants by settlement batches.
+    SettlementPayout,
 }
 
 impl Account {
@@ -36,6 +38,7 @@ impl Account {
             Self::FxPosition => "provider:fx".to_owned(),
             Self::CommissionRevenue => "provider:commission".to_owned(),
             Self::MerchantFunding => "external:funding".to_owned(),
+            Self::SettlementPayout => "external:settlement".to_owned(),
         }
     }
 
@@ -59,6 +62,8 @@ pub enum PostingKind {
     RefundReversed,
     Funding,
     Adjustment,
+    /// A settlement batch paid the merchant out.
+    Settlement,
 }
 
 impl PostingKind {
@@ -71,8 +76,20 @@ impl PostingKind {
             Self::RefundReversed => "REFUND_REVERSED",
             Self::Funding => "FUNDING",
             Self::Adjustment => "ADJUSTMENT",
+            Self::Settlement => "SETTLEMENT",
         }
     }
+
+    /// The postings of transactions (payments, captures, refunds, reversals):
+    /// what day reports list and settlement batches pay out. Funding,
+    /// adjustments and settlements themselves are not transactions.
+    pub const TRANSACTIONS: [PostingKind; 5] = [
+        Self::PaymentReceived,
+        Self::RefundReserved,
+        Self::RefundSettled,
+        Self::RefundReleased,
+        Self::RefundReversed,
+    ];
 }
 
 /// One side of a posting.
@@ -232,6 +249,15 @@ pub fn funding(kind: PostingKind, merchant: &ClientId, reference: &str, money: M
     )
 }
 
+/// A settlement batch pays `money` out of the merchant's available balance.
+pub fn settlement_paid(merchant: &ClientId, batch_id: &str, money: Money) -> Posting {
+    Posting::new(PostingKind::Settlement, batch_id).transfer(
+        Account::MerchantAvailable(merchant.clone()),
+        Account::SettlementPayout,
+        money,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,6 +278,7 @@ mod tests {
             refund_released(&id, "R", m("SGD", 405)),
             refund_reversed(&id, "R", m("USD", 300), m("SGD", 408)),
             funding(PostingKind::Funding, &id, "F", m("SGD", -5)),
+            settlement_paid(&id, "B", m("SGD", 1316)),
         ];
         for p in &postings {
             assert!(p.is_balanced(), "{p:?}");

@@ -13,6 +13,7 @@ pub mod method;
 pub mod money;
 pub mod payment;
 pub mod refund;
+pub mod settlement;
 
 pub use clock::{Clock, Timestamp};
 pub use code::{LegacyCode, ResultCode, ResultStatus};

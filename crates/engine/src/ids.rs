@@ -15,6 +15,7 @@ pub enum IdKind {
     Capture,
     Refund,
     Posting,
+    SettlementBatch,
 }
 
 impl IdKind {
@@ -24,6 +25,7 @@ impl IdKind {
             Self::Capture => "1941",
             Self::Refund => "1942",
             Self::Posting => "1949",
+            Self::SettlementBatch => "1950",
         }
     }
 }

@@ -24,9 +24,11 @@ mod payments;
 pub mod portal;
 mod queries;
 mod refunds;
+pub mod reports;
 pub mod sandbox;
 mod scheduler;
 pub mod seed;
+mod settlement;
 
 pub use error::{EngineError, Result};
 pub use merchants::{CreatedMerchant, MerchantSpec};
@@ -78,6 +80,8 @@ pub struct EngineSettings {
     pub method_overrides: Vec<(String, MethodOverride)>,
     /// Refund requests per second and merchant when its contract sets none.
     pub refund_rate_per_second: u32,
+    /// What the scheduler does when a day ends; `None` closes no days.
+    pub day_close: Option<reports::DayClose>,
 }
 
 impl Default for EngineSettings {
@@ -87,6 +91,7 @@ impl Default for EngineSettings {
             refund_channel: None,
             method_overrides: Vec::new(),
             refund_rate_per_second: 1000,
+            day_close: None,
         }
     }
 }

@@ -119,7 +119,8 @@ impl Engine {
             paid_at: (status == PaymentStatus::Success).then_some(now),
         };
         if status == PaymentStatus::Success {
-            self.receive(&mut tx, &merchant, &mut payment, cmd.amount)
+            let reference = payment.id.to_string();
+            self.receive(&mut tx, &merchant, &mut payment, cmd.amount, &reference)
                 .await?;
         }
         tx.insert_payment(&payment).await?;
@@ -131,21 +132,23 @@ impl Engine {
     }
 
     /// Money of a payment (or capture) reaches the merchant: exchanged into the
-    /// settlement currency at today's rate, less the contract's commission.
+    /// settlement currency at today's rate, less the contract's commission. The
+    /// posting names `reference`, the payment or the capture, as its report row
+    /// does. Returns the settlement amount and the commission.
     async fn receive(
         &self,
         tx: &mut Tx,
         merchant: &Merchant,
         payment: &mut Payment,
         money: Money,
-    ) -> Result<()> {
+        reference: &str,
+    ) -> Result<(i64, i64)> {
         let now = self.now();
         let (settled, _) = self
             .settlement(tx, money, payment.settlement_currency, now)
             .await?;
         let fee = commission(settled.minor, merchant.contract.commission_bps);
-        let posting =
-            ledger::payment_received(&payment.merchant, payment.id.as_str(), money, settled, fee);
+        let posting = ledger::payment_received(&payment.merchant, reference, money, settled, fee);
         tx.post(
             &posting,
             &new_id(IdKind::Posting, now),
@@ -156,7 +159,7 @@ impl Engine {
         .must_stand()?;
         payment.settled_minor += settled.minor;
         payment.commission_minor += fee;
-        Ok(())
+        Ok((settled.minor, fee))
     }
 
     /// The buyer pays on the sandbox checkout page.
@@ -180,7 +183,9 @@ impl Engine {
         payment.status = PaymentStatus::Success;
         payment.paid_at = Some(self.now());
         let amount = payment.amount;
-        self.receive(&mut tx, &m, &mut payment, amount).await?;
+        let reference = payment.id.to_string();
+        self.receive(&mut tx, &m, &mut payment, amount, &reference)
+            .await?;
         tx.update_payment(&payment).await?;
         notices::payment_succeeded(&mut tx, &m, &payment, self.now()).await?;
         tx.commit().await?;
@@ -229,10 +234,19 @@ impl Engine {
         payment.capture_closed = cmd.is_last || payment.captured_minor == payment.amount.minor;
         payment.status = PaymentStatus::Success;
         payment.paid_at = payment.paid_at.or(Some(now));
-        self.receive(&mut tx, &merchant, &mut payment, cmd.amount)
+        let (settled, fee) = self
+            .receive(
+                &mut tx,
+                &merchant,
+                &mut payment,
+                cmd.amount,
+                capture.id.as_str(),
+            )
             .await?;
         tx.update_payment(&payment).await?;
         tx.insert_capture(&cmd.merchant, &capture).await?;
+        tx.record_capture_settlement(capture.id.as_str(), settled, fee)
+            .await?;
         notices::capture_succeeded(&mut tx, &merchant, &payment, &capture, now).await?;
         tx.commit().await?;
         Ok((payment, capture))

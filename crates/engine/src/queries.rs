@@ -62,6 +62,12 @@ impl Engine {
         self.store().close().await;
     }
 
+    /// Every merchant's id.
+    pub async fn merchant_ids(&self) -> Result<Vec<ClientId>> {
+        let merchants = self.store().merchants().await?;
+        Ok(merchants.into_iter().map(|m| m.client_id).collect())
+    }
+
     /// Whether the database answers.
     pub async fn ready(&self) -> Result<()> {
         self.store().ping().await?;

@@ -4,6 +4,7 @@
 use crate::channels::Settle;
 use crate::error::{EngineError, Result};
 use crate::refunds::{COMPLETE_REFUND, FUNDS_RETRY_MS, RETRY_FUNDS, REVERSE_REFUND};
+use crate::reports::CLOSE_DAY;
 use crate::Engine;
 use backflow_domain::RefundId;
 use backflow_store::{Job, StoreError};
@@ -81,6 +82,9 @@ impl Engine {
     }
 
     async fn run_job(&self, job: &Job) -> Result<()> {
+        if job.kind == CLOSE_DAY {
+            return self.close_day(job).await;
+        }
         let refund_id = RefundId::parse(job.subject.clone())
             .map_err(|e| EngineError::Store(StoreError::Corrupt(e.to_string())))?;
         let mut tx = self.store().begin().await?;
@@ -123,6 +127,9 @@ impl Engine {
         shutdown: tokio::sync::watch::Receiver<bool>,
     ) {
         let mut shutdown = shutdown;
+        if let Err(e) = self.plan_day_close().await {
+            tracing::warn!(error = %e, "cannot plan the day's close");
+        }
         loop {
             if let Err(e) = self.run_due_jobs().await {
                 tracing::warn!(error = %e, "scheduler pass failed");

@@ -131,10 +131,30 @@ impl<'q> Query<'q> {
         }
     }
 
-    async fn run_sqlx<'e, E>(self, e: E, limit: usize) -> Result<(Vec<Row>, u64)>
-    where
-        E: sqlx::Executor<'e, Database = sqlx::Any>,
-    {
+    /// Hands each row to `each` as it is read, never holding more than one:
+    /// for reads as long as a day's transactions.
+    pub(crate) async fn for_each(
+        self,
+        db: Db<'_>,
+        mut each: impl FnMut(Row) -> Result<()>,
+    ) -> Result<()> {
+        match db {
+            Db::Postgres(conn) => self.each_sqlx(conn, each).await,
+            Db::PostgresPool(pool) => self.each_sqlx(pool, each).await,
+            Db::Sqlite(conn) => sqlite_rows(&lock(conn), self.sql, &self.params, &mut |row| {
+                each(row).map(|()| true)
+            })
+            .map(drop),
+            Db::SqliteReaders(readers) => readers.with(|conn| {
+                sqlite_rows(conn, self.sql, &self.params, &mut |row| {
+                    each(row).map(|()| true)
+                })
+                .map(drop)
+            }),
+        }
+    }
+
+    fn sqlx_args(&self) -> Result<AnyArguments<'_>> {
         let mut args = AnyArguments::default();
         for p in &self.params {
             match p {
@@ -143,6 +163,27 @@ impl<'q> Query<'q> {
             }
             .map_err(|e| StoreError::Database(sqlx::Error::Encode(e)))?;
         }
+        Ok(args)
+    }
+
+    async fn each_sqlx<'e, E>(self, e: E, mut each: impl FnMut(Row) -> Result<()>) -> Result<()>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Any>,
+    {
+        use futures_util::TryStreamExt;
+        let args = self.sqlx_args()?;
+        let mut rows = sqlx::query_with(self.sql, args).fetch(e);
+        while let Some(row) = rows.try_next().await? {
+            each(Row::from_sqlx(&row)?)?;
+        }
+        Ok(())
+    }
+
+    async fn run_sqlx<'e, E>(self, e: E, limit: usize) -> Result<(Vec<Row>, u64)>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Any>,
+    {
+        let args = self.sqlx_args()?;
         let q = sqlx::query_with(self.sql, args);
         if limit == 0 {
             return Ok((Vec::new(), q.execute(e).await?.rows_affected()));
@@ -161,6 +202,23 @@ fn run_sqlite(
     params: &[Param],
     limit: usize,
 ) -> Result<(Vec<Row>, u64)> {
+    let mut out = Vec::new();
+    let changed = sqlite_rows(conn, sql, params, &mut |row| {
+        if out.len() < limit {
+            out.push(row);
+        }
+        Ok(out.len() < limit)
+    })?;
+    Ok((out, changed))
+}
+
+/// Runs a statement, handing its rows to `each` until it answers false; the rows changed.
+fn sqlite_rows(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: &[Param],
+    each: &mut dyn FnMut(Row) -> Result<bool>,
+) -> Result<u64> {
     let mut stmt = conn.prepare_cached(sql)?;
     for i in 1..=stmt.parameter_count() {
         // `$n` names its parameter; SQLite numbers a name once, where it first appears.
@@ -178,12 +236,11 @@ fn run_sqlite(
         stmt.raw_bind_parameter(i, value)?;
     }
     if stmt.column_count() == 0 {
-        return Ok((Vec::new(), stmt.raw_execute()? as u64));
+        return Ok(stmt.raw_execute()? as u64);
     }
     let names: Arc<[String]> = stmt.column_names().iter().map(|n| n.to_string()).collect();
     let mut rows = stmt.raw_query();
-    let mut out = Vec::new();
-    while out.len() < limit {
+    loop {
         let Some(row) = rows.next()? else { break };
         let values = (0..names.len())
             .map(|i| {
@@ -205,12 +262,15 @@ fn run_sqlite(
                 })
             })
             .collect::<Result<_>>()?;
-        out.push(Row {
+        let row = Row {
             names: names.clone(),
             values,
-        });
+        };
+        if !each(row)? {
+            break;
+        }
     }
-    Ok((out, 0))
+    Ok(0)
 }
 
 impl rusqlite::ToSql for Param {

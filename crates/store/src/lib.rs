@@ -8,6 +8,7 @@
 //! every node shares one pool and money is serialised by row locks
 //! (`SELECT … FOR UPDATE`).
 
+mod day_report;
 mod db;
 mod fx;
 mod gauges;
@@ -21,8 +22,10 @@ mod portal;
 mod refunds;
 mod reports;
 mod sandbox;
+mod settlement;
 mod writes;
 
+pub use day_report::{DayRow, DayRowKind};
 pub use fx::FxRate;
 pub use gauges::{Gauges, PoolGauges, LATE_AFTER_MS};
 pub use jobs::Job;
@@ -43,6 +46,7 @@ pub use writes::{Writes, Written};
 
 use db::{query, Db, Readers, Row, Value};
 pub use group::WriterSettings;
+pub use settlement::SettlementBatch;
 
 use group::{GroupWriter, Unit};
 use sqlx::any::AnyPoolOptions;

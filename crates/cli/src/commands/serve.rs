@@ -7,6 +7,7 @@ use crate::{Application, ServeConfig};
 use anyhow::Context;
 use backflow_domain::method::MethodOverride;
 use backflow_engine::clock::SystemClock;
+use backflow_engine::reports::DayClose;
 use backflow_engine::{Deployment, EngineSettings};
 use backflow_notify::NotifierConfig;
 use clap::Args;
@@ -44,6 +45,11 @@ pub struct ServeArgs {
     /// Refund requests per second and merchant, unless its contract says otherwise.
     #[arg(long, env = "BACKFLOW_REFUND_RATE_LIMIT", default_value_t = 1000)]
     refund_rate_limit: u32,
+    #[command(flatten)]
+    reports: crate::commands::reports::ReportsDirArgs,
+    /// Do not run settlement batches when a day ends (reports are still written).
+    #[arg(long, env = "BACKFLOW_NO_SETTLEMENT")]
+    no_settlement: bool,
     /// Bearer token for the /admin API; generated into DATA_DIR/admin-token when absent.
     #[arg(long, env = "BACKFLOW_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
@@ -93,6 +99,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         None => Vec::new(),
     };
     let notifier = args.notifier.config()?;
+    let day_close = DayClose {
+        reports_dir: args.reports.resolve(&args.storage),
+        settle: !args.no_settlement,
+    };
     let admin_token = match args.admin_token {
         Some(t) => t,
         None => admin_token_file(&data_dir)?,
@@ -108,6 +118,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             refund_channel: args.refund_channel,
             method_overrides,
             refund_rate_per_second: args.refund_rate_limit,
+            day_close: Some(day_close),
         },
         admin_token,
         notifier,

@@ -186,16 +186,16 @@ impl Signed {
 pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_configured(
         backend,
-        backflow_engine::EngineSettings::default(),
+        |_| backflow_engine::EngineSettings::default(),
         backflow_store::WriterSettings::default(),
     )
     .await
 }
 
-/// [`spawn_app`] with the deployment's settings.
+/// [`spawn_app`] with engine settings made for its data directory.
 pub async fn spawn_app_with(
     backend: Backend,
-    settings: backflow_engine::EngineSettings,
+    settings: impl FnOnce(&std::path::Path) -> backflow_engine::EngineSettings,
 ) -> TestApp {
     spawn_app_configured(backend, settings, backflow_store::WriterSettings::default()).await
 }
@@ -205,12 +205,17 @@ pub async fn spawn_app_with_writer(
     backend: Backend,
     writer: backflow_store::WriterSettings,
 ) -> TestApp {
-    spawn_app_configured(backend, backflow_engine::EngineSettings::default(), writer).await
+    spawn_app_configured(
+        backend,
+        |_| backflow_engine::EngineSettings::default(),
+        writer,
+    )
+    .await
 }
 
 async fn spawn_app_configured(
     backend: Backend,
-    settings: backflow_engine::EngineSettings,
+    settings: impl FnOnce(&std::path::Path) -> backflow_engine::EngineSettings,
     writer: backflow_store::WriterSettings,
 ) -> TestApp {
     let data_dir = tempfile::tempdir().expect("tempdir");
@@ -232,7 +237,7 @@ async fn spawn_app_configured(
         https_addr: Some("127.0.0.1:0".parse().expect("addr")),
         tls: None,
         clock: clock.clone(),
-        settings,
+        settings: settings(data_dir.path()),
         admin_token: ADMIN_TOKEN.into(),
         notifier: test_notifier_config(),
     })

@@ -16,4 +16,5 @@ mod production;
 mod properties;
 mod refund_engine;
 mod refunds;
+mod reports;
 mod seed;

@@ -102,14 +102,11 @@ async fn demo_rates_are_for_the_sandbox_only(backend: Backend) {
             .expect("count")
             > 0
     );
-    let app = spawn_app_with(
-        backend,
-        EngineSettings {
-            deployment: Deployment::Production,
-            refund_channel: Some("simulator".into()),
-            ..EngineSettings::default()
-        },
-    )
+    let app = spawn_app_with(backend, |_| EngineSettings {
+        deployment: Deployment::Production,
+        refund_channel: Some("simulator".into()),
+        ..EngineSettings::default()
+    })
     .await;
     assert_eq!(
         app.engine
