@@ -92,7 +92,7 @@ enum Admission {
 /// How one attempt at a refund ended.
 enum Attempt {
     /// With the refund the request made or had made.
-    Answered(Refund),
+    Answered(Box<Refund>),
     /// The request id raced in on another payment: the other attempt's refund stands.
     Raced,
 }
@@ -106,7 +106,7 @@ impl Engine {
             answered => answered,
         };
         match attempt {
-            Attempt::Answered(refund) => Ok(refund),
+            Attempt::Answered(refund) => Ok(*refund),
             Attempt::Raced => Err(StoreError::Corrupt(format!(
                 "refund request {} is taken and not found",
                 cmd.request_id
@@ -147,7 +147,7 @@ impl Engine {
             // The refund's group may not be on disk yet: the (empty) commit
             // answers once it is.
             tx.commit().await?;
-            return Ok(Attempt::Answered(existing));
+            return Ok(Attempt::Answered(Box::new(existing)));
         }
         let payment = payment
             .filter(|p| cmd.mode.serves(p.door))
@@ -237,7 +237,7 @@ impl Engine {
             Written::BelowFloor { .. } => return Err(RefundRefused::BalanceNotEnough.into()),
         };
         tx.commit().await?;
-        Ok(Attempt::Answered(refund))
+        Ok(Attempt::Answered(Box::new(refund)))
     }
 
     /// Finishes a processing refund as its channel planned (a scheduled job).

@@ -1058,6 +1058,8 @@ mod tests {
     #[cfg(debug_assertions)]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[should_panic(expected = "in use by another task")]
+    // Holding the connection across the statement is the breakage under test.
+    #[allow(clippy::await_holding_lock)]
     async fn a_statement_beside_another_on_the_writer_is_caught() {
         let (store, _path) = scratch("contended").await;
         let mut tx = store.begin().await.expect("begin");

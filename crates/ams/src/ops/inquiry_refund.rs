@@ -43,7 +43,7 @@ pub async fn handle(call: &Call<'_>, body: &[u8]) -> Result<Value, AmsResult> {
     }
     .map_err(engine_error)?;
     let status = crate::wire::refund_status(refund.status());
-    // Seed 000: ORDER_IS_CLOSED "is usually returned in the inquiryRefund response";
+    // ORDER_IS_CLOSED is usually returned in the inquiryRefund response (docs/wire.md#result-codes);
     // every other outcome is a successful inquiry reporting the refund's status.
     let result = match &refund.state {
         RefundState::Fail {
