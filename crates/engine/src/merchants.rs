@@ -79,21 +79,21 @@ impl Engine {
             contract: spec.contract,
         };
         let mut tx = self.store().begin().await?;
-        tx.insert_merchant(
-            &NewMerchant {
-                merchant: merchant.clone(),
-                public_key: merchant_public_key.clone(),
-                platform_private_key: b64(&platform.pkcs8_der),
-            },
-            self.now(),
-        )
-        .await
-        .map_err(|e| match e {
-            backflow_store::StoreError::Duplicate => {
-                EngineError::Invalid(format!("client id {client_id} exists already"))
-            }
-            e => e.into(),
-        })?;
+        let inserted = tx
+            .insert_merchant(
+                &NewMerchant {
+                    merchant: merchant.clone(),
+                    public_key: merchant_public_key.clone(),
+                    platform_private_key: b64(&platform.pkcs8_der),
+                },
+                self.now(),
+            )
+            .await?;
+        if inserted == backflow_store::Inserted::Existing {
+            return Err(EngineError::Invalid(format!(
+                "client id {client_id} exists already"
+            )));
+        }
         tx.commit().await?;
         let (pkcs1, pkcs8) = private.unzip();
         Ok(CreatedMerchant {

@@ -11,7 +11,7 @@ use backflow_domain::refund::Refund;
 use backflow_domain::{
     CaptureId, CaptureRequestId, ClientId, Currency, Money, PaymentId, PaymentRequestId,
 };
-use backflow_store::{Capture, Floors, PaymentKey, StoreError, Tx};
+use backflow_store::{Capture, Floors, Inserted, PaymentKey, StoreError, Tx};
 
 /// A `pay` request, parsed.
 #[derive(Debug, Clone)]
@@ -52,14 +52,18 @@ impl Engine {
     /// card payments succeed at once; cashier payments wait for the buyer on
     /// the sandbox checkout page.
     pub async fn pay(&self, cmd: PayCommand) -> Result<Payment> {
-        match self.try_pay(&cmd).await {
+        match self.try_pay(&cmd).await? {
+            Some(payment) => Ok(payment),
             // Two identical requests raced past the lookup; the loser answers as a repeat.
-            Err(EngineError::Store(StoreError::Duplicate)) => self.try_pay(&cmd).await,
-            other => other,
+            None => self
+                .try_pay(&cmd)
+                .await?
+                .ok_or(EngineError::Store(StoreError::Duplicate)),
         }
     }
 
-    async fn try_pay(&self, cmd: &PayCommand) -> Result<Payment> {
+    /// `None` when another request took the request id meanwhile.
+    async fn try_pay(&self, cmd: &PayCommand) -> Result<Option<Payment>> {
         let mut tx = self.store().begin().await?;
         if let Some(existing) = tx
             .lock_payment(&cmd.merchant, PaymentKey::RequestId(&cmd.request_id))
@@ -69,7 +73,7 @@ impl Engine {
                 && existing.method_type == cmd.method_type
                 && existing.door == cmd.door
             {
-                Ok(existing)
+                Ok(Some(existing))
             } else {
                 Err(EngineError::RepeatInconsistent)
             };
@@ -123,12 +127,14 @@ impl Engine {
             self.receive(&mut tx, &merchant, &mut payment, cmd.amount, &reference)
                 .await?;
         }
-        tx.insert_payment(&payment).await?;
+        if tx.insert_payment(&payment).await? == Inserted::Existing {
+            return Ok(None);
+        }
         if status == PaymentStatus::Success {
             notices::payment_succeeded(&mut tx, &merchant, &payment, now).await?;
         }
         tx.commit().await?;
-        Ok(payment)
+        Ok(Some(payment))
     }
 
     /// Money of a payment (or capture) reaches the merchant: exchanged into the

@@ -232,15 +232,13 @@ impl Engine {
             refunds_locked_until: None,
             created_at: self.now(),
         };
-        self.store()
-            .insert_portal_user(&row)
-            .await
-            .map_err(|e| match e {
-                backflow_store::StoreError::Duplicate => {
-                    EngineError::Invalid(format!("a portal user {} exists already", row.email))
-                }
-                e => e.into(),
-            })?;
+        if self.store().insert_portal_user(&row).await? == backflow_store::Inserted::Existing {
+            return Err(EngineError::Invalid(format!(
+                "a portal user {} exists already",
+                row.email
+            ))
+            .into());
+        }
         Ok(PortalUser::try_from(&row)?)
     }
 

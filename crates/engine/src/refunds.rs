@@ -543,7 +543,8 @@ impl<'a> RefundFlow<'a> {
                 self.now.plus_millis(after_ms),
                 self.now,
             )
-            .await?;
+            .await?
+            .must_be_new()?;
         Ok(())
     }
 }

@@ -12,7 +12,7 @@ use crate::ids::{new_id, IdKind};
 use crate::Engine;
 use backflow_domain::settlement::{BatchStatus, Day};
 use backflow_domain::{ClientId, Currency, Money, Timestamp};
-use backflow_store::{DayRow, DayRowKind, Job, StoreError};
+use backflow_store::{DayRow, DayRowKind, Inserted, Job, StoreError};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
@@ -709,12 +709,11 @@ impl Engine {
                 self.now(),
             )
             .await;
-        match planned {
-            // Planned already, by this node or another.
-            Err(StoreError::Duplicate) => Ok(()),
-            Err(e) => Err(e.into()),
-            Ok(()) => Ok(tx.commit().await?),
+        // `Existing`: planned already, by this node or another.
+        if planned? == Inserted::New {
+            tx.commit().await?;
         }
+        Ok(())
     }
 
     /// The close of a day (a scheduled job): the batches due the next day,

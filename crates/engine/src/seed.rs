@@ -306,7 +306,7 @@ impl Engine {
             let batch = seeder.batch(done, n, plan.payments)?;
             let mut tx = self.store().begin().await?;
             for p in &batch.payments {
-                tx.insert_payment(p).await?;
+                tx.insert_payment(p).await?.must_be_new()?;
             }
             tx.write(batch.writes).await?.must_stand()?;
             for j in &batch.jobs {
@@ -318,7 +318,8 @@ impl Engine {
                     j.run_at,
                     now,
                 )
-                .await?;
+                .await?
+                .must_be_new()?;
             }
             tx.commit().await?;
             done += n;

@@ -4,7 +4,7 @@
 //! A job that keeps failing ends dead, run again only when an operator says so.
 
 use crate::db::{query, Row};
-use crate::{get_i64, get_opt_str, get_str, Result, Store, Tx};
+use crate::{get_i64, get_opt_str, get_str, Inserted, Result, Store, Tx};
 use backflow_domain::Timestamp;
 
 /// A job.
@@ -50,10 +50,10 @@ impl Tx {
         payload: &str,
         run_at: Timestamp,
         now: Timestamp,
-    ) -> Result<()> {
-        query(
+    ) -> Result<Inserted> {
+        let changed = query(
             "INSERT INTO jobs (job_id, kind, subject, payload, run_at, attempts, status, failures, created_at) \
-             VALUES ($1, $2, $3, $4, $5, 0, 'PENDING', 0, $6)",
+             VALUES ($1, $2, $3, $4, $5, 0, 'PENDING', 0, $6) ON CONFLICT DO NOTHING",
         )
         .bind(id)
         .bind(kind)
@@ -63,7 +63,7 @@ impl Tx {
         .bind(now.millis())
         .execute(self.conn())
         .await?;
-        Ok(())
+        Ok(Inserted::from_changed(changed))
     }
 
     /// Ends a job; call it in the transaction that did its work.

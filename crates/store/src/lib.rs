@@ -42,7 +42,7 @@ pub use portal::{
 };
 pub use refunds::{RefundKey, RefundTotals};
 pub use reports::{ReportTransaction, TransactionKind};
-pub use writes::{Writes, Written};
+pub use writes::{Inserted, Writes, Written};
 
 use db::{query, Db, Readers, Row, Value};
 pub use group::WriterSettings;

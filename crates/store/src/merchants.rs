@@ -1,7 +1,7 @@
 //! Merchants, their registered public keys and the platform's signing keys.
 
 use crate::db::{query, Db, Row};
-use crate::{corrupt, get_i64, get_opt_i64, get_opt_str, get_str, Result, Store, Tx};
+use crate::{corrupt, get_i64, get_opt_i64, get_opt_str, get_str, Inserted, Result, Store, Tx};
 use backflow_domain::merchant::{CommissionRefund, Contract, Merchant};
 use backflow_domain::method::MethodOverride;
 use backflow_domain::{ClientId, Currency, Timestamp};
@@ -140,11 +140,12 @@ impl Tx {
         fetch_merchant(self.conn(), client_id).await
     }
 
-    pub async fn insert_merchant(&mut self, new: &NewMerchant, now: Timestamp) -> Result<()> {
+    pub async fn insert_merchant(&mut self, new: &NewMerchant, now: Timestamp) -> Result<Inserted> {
         let m = &new.merchant;
-        query(
+        let changed = query(
             "INSERT INTO merchants (client_id, name, settlement_currency, notify_url, legacy_partner_id, \
-             legacy_md5_key, platform_private_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             legacy_md5_key, platform_private_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT DO NOTHING",
         )
         .bind(m.client_id.as_str())
         .bind(&m.name)
@@ -156,11 +157,14 @@ impl Tx {
         .bind(now.millis())
         .execute(self.conn())
         .await?;
+        if changed == 0 {
+            return Ok(Inserted::Existing);
+        }
         self.insert_public_key(&m.client_id, 1, &new.public_key, now)
             .await?;
         self.set_contract(&m.client_id, m.settlement_currency, &m.contract)
             .await?;
-        Ok(())
+        Ok(Inserted::New)
     }
 
     /// Replaces a merchant's contract terms and settlement currency; false when there is no such merchant.

@@ -1,7 +1,7 @@
 //! Payments and captures.
 
 use crate::db::{query, Db, Row};
-use crate::{corrupt, get_i64, get_opt_i64, get_opt_str, get_str, Result, Store, Tx};
+use crate::{corrupt, get_i64, get_opt_i64, get_opt_str, get_str, Inserted, Result, Store, Tx};
 use backflow_domain::payment::{Door, Payment, PaymentStatus, ProductCode};
 use backflow_domain::{
     CaptureId, CaptureRequestId, ClientId, Currency, Money, PaymentId, PaymentRequestId, Timestamp,
@@ -129,9 +129,11 @@ impl Tx {
         fetch_payment(self.conn(), merchant, key, lock).await
     }
 
-    pub async fn insert_payment(&mut self, p: &Payment) -> Result<()> {
-        query(&format!(
-            "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+    /// `Existing` when another payment holds its request id (or id) already.
+    pub async fn insert_payment(&mut self, p: &Payment) -> Result<Inserted> {
+        let changed = query(&format!(
+            "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
+             ON CONFLICT DO NOTHING"
         ))
         .bind(p.id.as_str())
         .bind(p.merchant.as_str())
@@ -155,7 +157,7 @@ impl Tx {
         .bind(p.paid_at.map(Timestamp::millis))
         .execute(self.conn())
         .await?;
-        Ok(())
+        Ok(Inserted::from_changed(changed))
     }
 
     /// Writes back what a payment's life may change: status, captures and the paid time.

@@ -4,7 +4,7 @@
 use crate::db::{query, Param, Query, Row};
 use crate::payments::{payment_from_row, PAYMENT_COLUMNS};
 use crate::refunds::{refund_from_row, REFUND_COLUMNS};
-use crate::{corrupt, get_i64, get_opt_i64, get_opt_str, get_str, Result, Store};
+use crate::{corrupt, get_i64, get_opt_i64, get_opt_str, get_str, Inserted, Result, Store};
 use backflow_domain::payment::Payment;
 use backflow_domain::refund::Refund;
 use backflow_domain::{ClientId, Currency, Money, Timestamp};
@@ -127,25 +127,26 @@ impl Store {
         Ok(changed)
     }
 
-    pub async fn insert_portal_user(&self, u: &PortalUserRow) -> Result<()> {
+    pub async fn insert_portal_user(&self, u: &PortalUserRow) -> Result<Inserted> {
         static SQL: &str =
             "INSERT INTO portal_users (user_id, client_id, email, role, password_hash, \
             payment_password_hash, disabled, failed_logins, failed_payment_passwords, created_at) \
-            VALUES ($1, $2, $3, $4, $5, $6, 0, 0, 0, $7)";
-        self.write_one(
-            SQL,
-            vec![
-                (&u.user_id).into(),
-                u.client_id.as_str().into(),
-                (&u.email).into(),
-                (&u.role).into(),
-                (&u.password_hash).into(),
-                (&u.payment_password_hash).into(),
-                u.created_at.millis().into(),
-            ],
-        )
-        .await?;
-        Ok(())
+            VALUES ($1, $2, $3, $4, $5, $6, 0, 0, 0, $7) ON CONFLICT DO NOTHING";
+        let changed = self
+            .write_one(
+                SQL,
+                vec![
+                    (&u.user_id).into(),
+                    u.client_id.as_str().into(),
+                    (&u.email).into(),
+                    (&u.role).into(),
+                    (&u.password_hash).into(),
+                    (&u.payment_password_hash).into(),
+                    u.created_at.millis().into(),
+                ],
+            )
+            .await?;
+        Ok(Inserted::from_changed(changed))
     }
 
     pub async fn portal_user_by_email(&self, email: &str) -> Result<Option<PortalUserRow>> {

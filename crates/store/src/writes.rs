@@ -38,6 +38,34 @@ pub enum Written {
     Existing,
 }
 
+/// What an insert of a row with a business key found: the row is new, or
+/// another request (or node) made one with that key first. Nothing is
+/// refused and the transaction goes on.
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    New,
+    Existing,
+}
+
+impl Inserted {
+    pub(crate) fn from_changed(changed: u64) -> Self {
+        if changed == 0 {
+            Self::Existing
+        } else {
+            Self::New
+        }
+    }
+
+    /// For a row under a fresh key: finding it taken is an error, not an answer.
+    pub fn must_be_new(self) -> Result<()> {
+        match self {
+            Self::New => Ok(()),
+            Self::Existing => Err(StoreError::Duplicate),
+        }
+    }
+}
+
 impl Written {
     /// For a batch that nothing may refuse: a refusal means the stored
     /// balances or rows disagree with what the caller read under its locks.

@@ -117,3 +117,49 @@ async fn cashier_payments_complete_on_the_checkout_page() {
     let inconsistent = app.call("pay", cashier_pay("251")).await;
     assert_eq!(code(&inconsistent), ("REPEAT_REQ_INCONSISTENT", "F"));
 }
+
+/// Identical `pay` requests sent at once race past the request-id lookup:
+/// one payment is made, one balance credit, and every answer names it.
+async fn one_pay_request_id_raced_makes_one_payment(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let balance = || async {
+        let client = backflow_domain::ClientId::parse(&app.merchant.client_id).expect("id");
+        let rows = app
+            .engine
+            .merchant_balances(&client)
+            .await
+            .expect("balances");
+        rows.iter()
+            .map(|r| (r.account.clone(), r.currency.clone(), r.balance))
+            .collect::<Vec<_>>()
+    };
+    let before = balance().await;
+    let body = crate::helpers::pay_body("GCASH", "AGREEMENT_PAYMENT", "USD", "700", false);
+    let answers = futures::future::join_all((0..8).map(|_| app.call("pay", body.clone()))).await;
+    let ids: std::collections::BTreeSet<_> = answers
+        .iter()
+        .map(|a| {
+            assert_eq!(code(a).1, "S", "{a}");
+            a["paymentId"].as_str().expect("paymentId").to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "{answers:?}");
+    let raced = balance().await;
+    app.paid_payment("USD", "700").await;
+    let once = balance().await;
+    // The race moved the books exactly as much as one more payment does.
+    let moved = |from: &[(String, String, i64)], to: &[(String, String, i64)]| {
+        to.iter()
+            .map(|(a, c, b)| {
+                let was = from
+                    .iter()
+                    .find(|f| &f.0 == a && &f.1 == c)
+                    .map_or(0, |f| f.2);
+                (a.clone(), c.clone(), b - was)
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(moved(&before, &raced), moved(&raced, &once));
+    assert_ledger_sound(&app).await;
+}
+on_both_backends!(one_pay_request_id_raced_makes_one_payment);

@@ -149,7 +149,9 @@ async fn failing_jobs_back_off_then_die(backend: Backend) {
     let now = app.clock.now();
     tx.insert_job("job-1", "NO_SUCH_KIND", "nothing", "", now, now)
         .await
-        .expect("job");
+        .expect("job")
+        .must_be_new()
+        .expect("a new job");
     tx.commit().await.expect("commit");
     let job = || async { store.jobs(false).await.expect("jobs").remove(0) };
     // The server's own scheduler pass may claim a due job before this test's
