@@ -276,6 +276,9 @@ async fn schemathesis_finds_no_server_error_and_no_undocumented_answer() {
             "2",
             "--continue-on-failure",
         ])
+        // Its cache and Python's bytecode stay out of the work tree.
+        .current_dir(app.data_dir.path())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("SCHEMATHESIS_HOOKS", "sign_hook")
         .env("PYTHONPATH", hooks)
         .env(
