@@ -7,6 +7,7 @@
 
 mod auth;
 mod checkout;
+pub mod openapi;
 mod ops;
 pub mod result;
 mod wire;

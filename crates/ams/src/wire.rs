@@ -6,11 +6,13 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 /// `{"currency":"USD","value":"1000"}`; `value` counts minor units.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[schema(as = Amount)]
 pub struct WireAmount {
     pub currency: String,
     /// A string on the wire; a JSON number is accepted too.
     #[serde(deserialize_with = "string_or_number")]
+    #[schema(schema_with = crate::openapi::minor_units)]
     pub value: String,
 }
 

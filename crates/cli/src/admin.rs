@@ -25,6 +25,7 @@ pub fn router(engine: Engine, token: Arc<str>) -> Router {
             post(chargeback),
         )
         .route("/admin/jobs", get(jobs))
+        .route("/admin/openapi.json", get(crate::openapi::admin_json))
         .route("/admin/jobs/{id}/retry", post(retry_job))
         .route("/admin/reports/{client_id}", get(crate::reports_api::list))
         .route(
@@ -66,13 +67,13 @@ async fn authorize(token: &str, req: Request, next: Next) -> Response {
     }
 }
 
-#[derive(Deserialize)]
-struct ScriptBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct ScriptBody {
     script: String,
 }
 
-#[derive(Deserialize)]
-struct ChargebackBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct ChargebackBody {
     pending: bool,
 }
 
@@ -150,7 +151,7 @@ async fn script_refund(
 }
 
 /// A job as the admin API and `backflow jobs list --json` show it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JobView {
     pub id: String,

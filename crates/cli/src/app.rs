@@ -71,6 +71,7 @@ impl Application {
         .merge(backflow_portal::router(engine.clone()))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/openapi.json", get(crate::openapi::public_json))
         .layer(Extension(engine.clone()));
         let router = crate::logging::layer(router);
         let http = tokio::net::TcpListener::bind(config.http_addr)

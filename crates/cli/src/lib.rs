@@ -7,6 +7,7 @@ pub mod commands;
 pub mod demo;
 pub mod logging;
 pub mod metrics;
+pub mod openapi;
 mod reports_api;
 pub mod storage;
 pub mod tls;

@@ -7,7 +7,7 @@ use backflow_store::{AttemptRow, NotificationFilter, NotificationRow};
 use serde::Serialize;
 
 /// A notification, without its body.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NotificationView {
     pub id: String,
@@ -25,7 +25,7 @@ pub struct NotificationView {
 }
 
 /// A notification with its body and delivery log.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NotificationDetail {
     #[serde(flatten)]
@@ -35,7 +35,7 @@ pub struct NotificationDetail {
 }
 
 /// One attempt of the delivery log.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AttemptView {
     pub attempt: u32,

@@ -9,13 +9,15 @@ use backflow_engine::CaptureCommand;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Request {
+#[schema(as = CaptureRequest)]
+pub(crate) struct Request {
     capture_request_id: String,
     payment_id: String,
     capture_amount: WireAmount,
     #[serde(default, deserialize_with = "flexible_bool")]
+    #[schema(schema_with = crate::openapi::flexible_bool)]
     is_last_capture: Option<bool>,
 }
 

@@ -10,9 +10,10 @@ use backflow_store::RefundKey;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Request {
+#[schema(as = InquiryRefundRequest)]
+pub(crate) struct Request {
     refund_id: Option<String>,
     refund_request_id: Option<String>,
     merchant_account_id: Option<String>,

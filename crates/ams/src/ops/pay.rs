@@ -11,9 +11,10 @@ use backflow_engine::PayCommand;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Request {
+#[schema(as = PayRequest)]
+pub(crate) struct Request {
     product_code: String,
     payment_request_id: String,
     payment_amount: WireAmount,
@@ -24,22 +25,23 @@ struct Request {
     payment_factor: Option<PaymentFactor>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct PaymentMethod {
+pub(crate) struct PaymentMethod {
     payment_method_type: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct SettlementStrategy {
+pub(crate) struct SettlementStrategy {
     settlement_currency: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct PaymentFactor {
+pub(crate) struct PaymentFactor {
     #[serde(default, deserialize_with = "flexible_bool")]
+    #[schema(schema_with = crate::openapi::flexible_bool)]
     is_authorization: Option<bool>,
 }
 

@@ -10,9 +10,10 @@ use backflow_engine::{RefundCommand, RefundMode};
 use serde::Deserialize;
 use serde_json::Value;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Request {
+#[schema(as = RefundRequest)]
+pub(crate) struct Request {
     refund_request_id: String,
     payment_id: String,
     refund_amount: WireAmount,

@@ -9,6 +9,7 @@ mod errors;
 mod interop;
 mod legacy;
 mod notifications;
+mod openapi;
 mod ops;
 mod payments;
 mod portal;
