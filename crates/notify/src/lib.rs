@@ -33,6 +33,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 /// The notifier's one error type.
 #[derive(Debug, thiserror::Error)]
@@ -139,7 +140,16 @@ impl Notifier {
                         for row in rows {
                             let client = row.client_id.clone();
                             let me = self.clone();
-                            let task = tasks.spawn(async move { me.deliver(row).await });
+                            // The outbox keeps no request id: the refund (or payment) id is
+                            // what ties a delivery's lines to the request that owed it.
+                            let span = tracing::info_span!(
+                                "notification",
+                                notification = %row.id,
+                                kind = ?row.kind,
+                                subject = %row.subject_id,
+                            );
+                            let task =
+                                tasks.spawn(async move { me.deliver(row).await }.instrument(span));
                             in_flight.insert(task.id(), client);
                         }
                     }
