@@ -134,11 +134,10 @@ async fn handle(
 /// Counts an authenticated request by operation and result, and times it.
 fn record(operation: &str, reply: &serde_json::Value, took: std::time::Duration) {
     // Only known operations become label values, so a caller cannot grow the series.
-    let operation = match operation {
-        "pay" | "capture" | "cancel" | "inquiryPayment" | "refund" | "inquiryRefund" => {
-            operation.to_owned()
-        }
-        _ => "other".to_owned(),
+    let operation = if openapi::OPERATIONS.contains(&operation) {
+        operation.to_owned()
+    } else {
+        "other".to_owned()
     };
     let result = &reply["result"];
     let label = |field: &str| result[field].as_str().unwrap_or("").to_owned();

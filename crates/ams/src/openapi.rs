@@ -18,7 +18,8 @@ use utoipa::openapi::{
 };
 use utoipa::{PartialSchema, ToSchema};
 
-/// The operations `dispatch` serves, each under both prefixes (docs/wire.md#paths-and-transport).
+/// The operations `dispatch` serves, each under both prefixes (docs/wire.md#paths-and-transport),
+/// and the only values the request metrics take as an operation label.
 pub const OPERATIONS: [&str; 6] = [
     "pay",
     "capture",
@@ -225,7 +226,7 @@ fn request_schema(operation: &str) -> (&'static str, RefOr<Schema>) {
             "InquiryRefundRequest",
             ops::inquiry_refund::Request::schema(),
         ),
-        // `cancel` and `inquiryPayment` name a payment the same way.
+        // `cancel` and `inquiryPayment`, which name a payment the same way.
         _ => ("PaymentRef", ops::inquiry_payment::PaymentRef::schema()),
     }
 }

@@ -4,7 +4,6 @@
 
 use crate::admin::{ChargebackBody, JobView, ScriptBody};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use backflow_notify::{AttemptView, NotificationDetail, NotificationView};
 use std::sync::LazyLock;
 use utoipa::openapi::content::ContentBuilder;
@@ -18,21 +17,30 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::openapi::{ComponentsBuilder, InfoBuilder, OpenApi, PathItem, Ref, RefOr, Required};
 use utoipa::{PartialSchema, ToSchema};
 
-static PUBLIC: LazyLock<serde_json::Value> = LazyLock::new(|| json(&public()));
-static ADMIN: LazyLock<serde_json::Value> = LazyLock::new(|| json(&admin()));
+// Rendered once: the documents are constant for the life of the process.
+static PUBLIC: LazyLock<String> = LazyLock::new(|| json(&public()));
+static ADMIN: LazyLock<String> = LazyLock::new(|| json(&admin()));
 
-fn json(doc: &OpenApi) -> serde_json::Value {
-    serde_json::to_value(doc).unwrap_or_default()
+fn json(doc: &OpenApi) -> String {
+    serde_json::to_string(doc).unwrap_or_default()
+}
+
+fn serve(doc: &'static str) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        doc,
+    )
+        .into_response()
 }
 
 /// `GET /openapi.json`.
 pub async fn public_json() -> Response {
-    Json(PUBLIC.clone()).into_response()
+    serve(&PUBLIC)
 }
 
 /// `GET /admin/openapi.json`.
 pub async fn admin_json() -> Response {
-    Json(ADMIN.clone()).into_response()
+    serve(&ADMIN)
 }
 
 fn string() -> ObjectBuilder {

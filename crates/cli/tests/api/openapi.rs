@@ -1,6 +1,6 @@
 //! The OpenAPI documents (docs/operations.md#openapi): served, complete, and true to the server.
 
-use crate::helpers::{spawn_app, Backend, ADMIN_TOKEN};
+use crate::helpers::{on_both_backends, spawn_app, Backend, ADMIN_TOKEN};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -184,49 +184,47 @@ fn a_route_added_without_documentation_fails_the_check() {
     );
 }
 
-#[tokio::test]
-async fn documents_are_served_read_only() {
-    for backend in [Backend::Sqlite, Backend::Postgres] {
-        let app = spawn_app(backend).await;
-        let get = app.http.get(app.url("/openapi.json")).send().await.unwrap();
-        assert_eq!(get.status(), 200);
-        let doc: Value = get.json().await.unwrap();
-        assert_eq!(doc["openapi"], "3.1.0");
-        assert_eq!(
-            doc,
-            serde_json::to_value(backflow::openapi::public()).unwrap()
-        );
-        let post = app
-            .http
-            .post(app.url("/openapi.json"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(post.status(), 405);
+async fn documents_are_served_read_only(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let get = app.http.get(app.url("/openapi.json")).send().await.unwrap();
+    assert_eq!(get.status(), 200);
+    let doc: Value = get.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(
+        doc,
+        serde_json::to_value(backflow::openapi::public()).unwrap()
+    );
+    let post = app
+        .http
+        .post(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 405);
 
-        let admin = app.url("/admin/openapi.json");
-        let anonymous = app.http.get(&admin).send().await.unwrap();
-        assert_eq!(anonymous.status(), 401);
-        let with_token = app
-            .http
-            .get(&admin)
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(with_token.status(), 200);
-        let doc: Value = with_token.json().await.unwrap();
-        assert!(doc["paths"]["/admin/jobs"]["get"].is_object(), "{doc}");
-        let put = app
-            .http
-            .put(&admin)
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(put.status(), 405);
-    }
+    let admin = app.url("/admin/openapi.json");
+    let anonymous = app.http.get(&admin).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let with_token = app
+        .http
+        .get(&admin)
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_token.status(), 200);
+    let doc: Value = with_token.json().await.unwrap();
+    assert!(doc["paths"]["/admin/jobs"]["get"].is_object(), "{doc}");
+    let put = app
+        .http
+        .put(&admin)
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 405);
 }
+on_both_backends!(documents_are_served_read_only);
 
 #[tokio::test]
 async fn every_documented_path_is_routed() {
